@@ -1,0 +1,28 @@
+# Every workflow a user types. `just --list` shows them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Recipes owned by the infra and dashboards parts of the template.
+import 'just/infra.just'
+import 'just/dashboards.just'
+
+default:
+    @just --list
+
+# Run the service on its embedded defaults (http://localhost:8080/mcp, metrics on 127.0.0.1:9464).
+run *ARGS:
+    cargo run --release -p mcp-server -- {{ARGS}}
+
+# The whole test suite: installs what is missing, builds, runs Rust and black-box tests.
+test *ARGS:
+    ./scripts/test.sh {{ARGS}}
+
+# Smoke-test a running server (default http://localhost:8080/mcp); add --modern for 2026-07-28.
+smoke *ARGS:
+    cargo run --release --bin mcp-smoke -- {{ARGS}}
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings

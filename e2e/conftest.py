@@ -1,0 +1,122 @@
+"""Shared fixtures for the black-box suite: start the real release binary on free loopback ports.
+
+Binaries come from the environment (scripts/env.sh sets them):
+  MCP_SERVER_BIN  the `mcp-server` release binary
+  MCP_SMOKE_BIN   the `mcp-smoke` release binary
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_BIN = os.environ.get("MCP_SERVER_BIN", str(ROOT / "target/release/mcp-server"))
+SMOKE_BIN = os.environ.get("MCP_SMOKE_BIN", str(ROOT / "target/release/mcp-smoke"))
+NODE_BIN = str(ROOT / "e2e/node_modules/.bin/node")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `mcp-server` process with its ports and captured output."""
+
+    proc: subprocess.Popen
+    port: int
+    admin_port: int
+    log_path: Path
+    env: dict = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}/metrics"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = 15, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None = None,
+                 wait_ready: bool = True, binary: str = SERVER_BIN) -> Server:
+    port, admin_port = free_port(), free_port()
+    full_env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("APP__", "OTEL_", "RUST_LOG", "ECS_CONTAINER_METADATA"))
+    }
+    full_env.update({
+        "APP__HTTP__ADDR": f"127.0.0.1:{port}",
+        "APP__ADMIN__ADDR": f"127.0.0.1:{admin_port}",
+        "APP__SHUTDOWN__DRAIN_DELAY_MS": "0",
+        "APP__SHUTDOWN__GRACE_MS": "5000",
+    })
+    full_env.update(env or {})
+    log_path = tmp_path / f"server-{port}.log"
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen([binary, *(args or [])], env=full_env, stdout=log_file,
+                            stderr=subprocess.STDOUT)
+    server = Server(proc, port, admin_port, log_path, full_env)
+    if wait_ready:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early ({proc.returncode}):\n{server.log()}")
+            try:
+                if requests.get(f"{server.base}/readyz", timeout=1).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        server.stop(9)
+        raise RuntimeError(f"server not ready after 30 s:\n{server.log()}")
+    return server
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start servers with custom environment; all are stopped at the end of the test."""
+    started: list[Server] = []
+
+    def make(env: dict | None = None, **kw) -> Server:
+        s = start_server(tmp_path, env, **kw)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop(9)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server on the embedded defaults (only the ports moved), shared by a test module."""
+    s = start_server(tmp_path_factory.mktemp("server"))
+    yield s
+    s.stop(9)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything the tests, `just dev` and `just bench` need, from the package registries only
+# (Debian packages, PyPI, npm). Idempotent: a second run only checks. Everything except the Debian
+# packages goes into one cache folder outside the checkout, so a fresh clone on the same machine
+# reuses it:  ${MCP_CACHE:-$HOME/.cache/mcp-template}
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${MCP_CACHE:-$HOME/.cache/mcp-template}
+mkdir -p "$CACHE"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# Debian packages: prometheus (+promtool) for the metrics/dashboards checks, haproxy for the rolling
+# restart test, wrk for benchmarks.
+APT_PKGS=(prometheus haproxy wrk curl)
+missing=()
+for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts prometheus as a service on install; the tests run their own instances.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus >/dev/null 2>&1 || true; fi
+
+# Python: one venv with the test runner and the offline IaC/observability tools.
+VENV=$CACHE/venv
+REQ=$ROOT/e2e/requirements.txt
+if [ ! -x "$VENV/bin/python" ]; then log "python venv $VENV"; python3 -m venv "$VENV"; fi
+if ! cmp -s "$REQ" "$VENV/.requirements.txt"; then
+  log "pip install -r e2e/requirements.txt"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q --disable-pip-version-check --pre -r "$REQ"
+  cp "$REQ" "$VENV/.requirements.txt"
+fi
+
+# Node 22 (the conformance suite and the v2 SDK client want >= 20/22) and the official clients.
+NODE_DIR=$CACHE/node
+PKG=$ROOT/e2e/package.json
+if ! cmp -s "$PKG" "$NODE_DIR/.package.json"; then
+  log "npm install (node 22, MCP SDK clients, conformance suites)"
+  mkdir -p "$NODE_DIR"
+  cp "$PKG" "$NODE_DIR/package.json"
+  [ -f "$ROOT/e2e/package-lock.json" ] && cp "$ROOT/e2e/package-lock.json" "$NODE_DIR/package-lock.json"
+  (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$PKG" "$NODE_DIR/.package.json"
+fi
+# ESM resolves packages from the importing file's folder upwards, so the e2e scripts see the cache
+# through a link.
+ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"
+log "ready: venv=$VENV node=$("$NODE_DIR/node_modules/.bin/node" --version)"

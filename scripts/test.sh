@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: install what is missing, build once (release),
+# run the Rust tests, then the black-box suites in e2e/ against the built binaries.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+. scripts/env.sh
+scripts/bootstrap.sh
+t0=$SECONDS
+echo "== cargo build --release (target: $CARGO_TARGET_DIR)"
+cargo build --release --locked --workspace --bins
+echo "== cargo test --release"
+cargo test --release --locked --workspace
+echo "== e2e (pytest)"
+"$MCP_VENV/bin/python" -m pytest e2e "$@"
+echo "== all tests passed in $((SECONDS - t0)) s"

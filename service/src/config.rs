@@ -1,0 +1,532 @@
+//! Configuration: embedded defaults < optional TOML file (`APP_CONFIG_FILE`) < `APP__SECTION__KEY`
+//! environment variables. Every mistake becomes one [`ConfigError`] naming the key, the value and
+//! what is allowed, so start-up can stop with a single clear line.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Deserializer};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "APP";
+const ENV_SEPARATOR: &str = "__";
+/// Names the optional TOML file layered over the defaults.
+pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub admin: AdminSettings,
+    pub shutdown: ShutdownSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub tools: ToolsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+    #[serde(deserialize_with = "comma_list")]
+    pub allowed_hosts: Vec<String>,
+    #[serde(deserialize_with = "comma_list")]
+    pub allowed_origins: Vec<String>,
+    pub request_timeout_ms: u64,
+    pub max_body_bytes: usize,
+    pub max_in_flight: usize,
+    pub header_read_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    pub drain_delay_ms: u64,
+    pub grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum AuthMode {
+    None,
+    Jwt,
+}
+
+impl TryFrom<String> for AuthMode {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "none" => Ok(Self::None),
+            "jwt" => Ok(Self::Jwt),
+            _ => Err("one of none, jwt".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub resource: Option<String>,
+    pub issuer: Option<String>,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    #[serde(deserialize_with = "comma_list")]
+    pub required_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("one of json, pretty".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: Option<LogFormat>,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsSettings {
+    pub ping: PingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingSettings {
+    pub delay_ms: u64,
+}
+
+impl HttpSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+}
+
+impl ShutdownSettings {
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
+    }
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
+}
+
+/// A configuration mistake, phrased for the operator who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted key (`http.addr`); shown with its environment form.
+    pub key: String,
+    /// The variable to name when it is not the key's `APP__` form (e.g. `RUST_LOG`).
+    pub env: Option<String>,
+    /// The key itself does not exist (a typo in a variable or file).
+    pub unknown_key: bool,
+    pub value: Option<String>,
+    pub allowed: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, value: impl Into<Option<String>>, allowed: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            env: None,
+            unknown_key: false,
+            value: value.into(),
+            allowed: allowed.into(),
+        }
+    }
+
+    /// `http.max_body_bytes` -> `APP__HTTP__MAX_BODY_BYTES`
+    pub fn env_name(&self) -> String {
+        if let Some(env) = &self.env {
+            return env.clone();
+        }
+        let path = self.key.replace('.', ENV_SEPARATOR).to_uppercase();
+        format!("{ENV_PREFIX}{ENV_SEPARATOR}{path}")
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration: {} ({})",
+            self.env_name(),
+            self.key
+        )?;
+        match &self.value {
+            _ if self.unknown_key => write!(f, " is not a known key")?,
+            Some(v) => write!(f, " = {v:?}")?,
+            None => write!(f, " is missing")?,
+        }
+        write!(f, ": expected {}", self.allowed)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Loads from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::vars())
+    }
+
+    /// Loads from the given variables instead of the process environment (tests).
+    pub fn load_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
+            if !std::path::Path::new(path).is_file() {
+                let mut err = ConfigError::new(
+                    "config_file",
+                    Some(path.clone()),
+                    "the path of a readable TOML file",
+                );
+                err.env = Some(CONFIG_FILE_VAR.into());
+                return Err(err);
+            }
+            builder = builder.add_source(File::new(path, FileFormat::Toml).required(true));
+        }
+        let env = Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator(ENV_SEPARATOR)
+            .separator(ENV_SEPARATOR)
+            .source(Some(
+                vars.iter()
+                    // Empty values mean "unset", as in most 12-factor tools.
+                    .filter(|(k, v)| k.starts_with("APP__") && !v.is_empty())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ));
+        let raw = builder.add_source(env).build().map_err(from_config_error)?;
+        let mut settings: Settings = raw.clone().try_deserialize().map_err(|e| {
+            let mut err = from_config_error(e);
+            if err.value.is_none() {
+                err.value = raw.get_string(&err.key).ok();
+            }
+            err
+        })?;
+        // RUST_LOG wins over APP__LOG__LEVEL, as Rust users expect.
+        let rust_log = vars.get("RUST_LOG").filter(|v| !v.is_empty());
+        if let Some(level) = rust_log {
+            settings.log.level = level.clone();
+        }
+        settings.validate().map_err(|mut err| {
+            if err.key == "log.level" && rust_log.is_some() {
+                err.env = Some("RUST_LOG".into());
+            }
+            err
+        })?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::new(
+                    key,
+                    Some(v.to_string()),
+                    "a positive integer",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        positive("http.request_timeout_ms", self.http.request_timeout_ms)?;
+        positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
+        positive("http.max_in_flight", self.http.max_in_flight as u64)?;
+        positive(
+            "http.header_read_timeout_ms",
+            self.http.header_read_timeout_ms,
+        )?;
+        if self.http.addr == self.admin.addr {
+            return Err(ConfigError::new(
+                "admin.addr",
+                Some(self.admin.addr.to_string()),
+                format!("an address other than http.addr ({})", self.http.addr),
+            ));
+        }
+        for origin in &self.http.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "http.allowed_origins",
+                    Some(origin.clone()),
+                    "origins like https://app.example.com (scheme://host[:port]) or *",
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            ConfigError::new(
+                "log.level",
+                Some(self.log.level.clone()),
+                format!("a RUST_LOG-style filter such as info,rmcp=warn ({e})"),
+            )
+        })?;
+        if self.auth.mode == AuthMode::Jwt {
+            let require = |key: &str, v: &Option<String>, what: &str| match v {
+                Some(s) if s.starts_with("https://") || s.starts_with("http://") => Ok(()),
+                Some(s) => Err(ConfigError::new(key, Some(s.clone()), what)),
+                None => Err(ConfigError::new(
+                    key,
+                    None,
+                    format!("{what} (required when auth.mode = jwt)"),
+                )),
+            };
+            require(
+                "auth.resource",
+                &self.auth.resource,
+                "the canonical URL of this MCP endpoint, e.g. https://mcp.example.com/mcp",
+            )?;
+            require("auth.issuer", &self.auth.issuer, "the token issuer URL")?;
+            match (&self.auth.jwks_url, &self.auth.jwks_file) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        "auth.jwks_file",
+                        self.auth
+                            .jwks_file
+                            .as_ref()
+                            .map(|p| p.display().to_string()),
+                        "only one of auth.jwks_url and auth.jwks_file",
+                    ));
+                }
+                (Some(_), None) => require(
+                    "auth.jwks_url",
+                    &self.auth.jwks_url,
+                    "an http(s) URL of a JWKS document",
+                )?,
+                (None, Some(_)) => {}
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        "auth.jwks_url",
+                        None,
+                        "a JWKS URL (or auth.jwks_file) when auth.mode = jwt",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns the `config` crate's error into ours, with the expectation phrased for an operator.
+fn from_config_error(err: config::ConfigError) -> ConfigError {
+    match err {
+        config::ConfigError::Type {
+            key,
+            unexpected,
+            expected,
+            ..
+        } => ConfigError::new(
+            &key.unwrap_or_default(),
+            // `Unexpected` is not exported; its Display reads `string "value"`.
+            Some({
+                let shown = unexpected.to_string();
+                match shown
+                    .strip_prefix("string \"")
+                    .and_then(|v| v.strip_suffix('"'))
+                {
+                    Some(value) => value.to_owned(),
+                    None => shown,
+                }
+            }),
+            // Every integer setting is a size, count or duration.
+            match expected {
+                "an integer" => "a non-negative integer".to_owned(),
+                other => other.to_owned(),
+            },
+        ),
+        config::ConfigError::At { error, key, .. } => {
+            let mut inner = from_config_error(*error);
+            if let Some(key) = key {
+                inner.key = match inner.key.as_str() {
+                    "" => key,
+                    k if k.starts_with(&key) => inner.key,
+                    k => format!("{key}.{k}"),
+                };
+            }
+            inner
+        }
+        config::ConfigError::Message(msg) => message_error(&msg),
+        other => ConfigError::new("", None, other.to_string()),
+    }
+}
+
+/// serde messages look like "one of json, pretty for key `log.format`" (our enums) or
+/// "invalid socket address syntax for key `http.addr`".
+fn message_error(msg: &str) -> ConfigError {
+    let (body, key) = match msg.rsplit_once(" for key `") {
+        Some((body, rest)) => (body, rest.trim_end_matches('`').to_owned()),
+        None => (msg, String::new()),
+    };
+    if let Some(field) = body.strip_prefix("unknown field `") {
+        let name = field.split('`').next().unwrap_or_default();
+        let full = if key.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{key}.{name}")
+        };
+        let known = body.split_once(", expected ").map_or("", |(_, k)| k);
+        let mut err = ConfigError::new(&full, None, format!("a known key: {known}"));
+        err.unknown_key = true;
+        return err;
+    }
+    let allowed = if body.contains("socket address") {
+        "an address like 0.0.0.0:8080".to_owned()
+    } else {
+        body.to_owned()
+    };
+    ConfigError::new(&key, None, allowed)
+}
+
+/// Accepts a TOML array or a comma-separated string (the environment form).
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::List(v) => v,
+        Raw::Text(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn embedded_defaults_match_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.http.addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.admin.addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(s.http.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert!(s.http.allowed_origins.is_empty());
+        assert_eq!(s.http.request_timeout_ms, 30_000);
+        assert_eq!(s.http.max_body_bytes, 1_048_576);
+        assert_eq!(s.http.max_in_flight, 1024);
+        assert_eq!(s.shutdown.drain_delay_ms, 5_000);
+        assert_eq!(s.shutdown.grace_ms, 20_000);
+        assert_eq!(s.auth.mode, AuthMode::None);
+        assert_eq!(s.log.level, "info,rmcp=warn");
+        assert_eq!(s.tools.ping.delay_ms, 0);
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_lists_split_on_commas() {
+        let s = load(&[
+            ("APP__HTTP__ADDR", "127.0.0.1:9000"),
+            (
+                "APP__HTTP__ALLOWED_HOSTS",
+                "mcp.example.com, alb.example.com",
+            ),
+            ("APP__TOOLS__PING__DELAY_MS", "50"),
+            ("APP__LOG__FORMAT", "pretty"),
+        ])
+        .unwrap();
+        assert_eq!(s.http.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.http.allowed_hosts, ["mcp.example.com", "alb.example.com"]);
+        assert_eq!(s.tools.ping.delay_ms, 50);
+        assert_eq!(s.log.format, Some(LogFormat::Pretty));
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_environment() {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.toml");
+        std::fs::write(
+            &path,
+            "[http]\nmax_in_flight = 7\nrequest_timeout_ms = 1234\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let s = load(&[
+            (CONFIG_FILE_VAR, p),
+            ("APP__HTTP__REQUEST_TIMEOUT_MS", "99"),
+        ])
+        .unwrap();
+        assert_eq!(s.http.max_in_flight, 7);
+        assert_eq!(s.http.request_timeout_ms, 99);
+    }
+
+    #[test]
+    fn mistakes_name_the_key_the_value_and_what_is_allowed() {
+        let cases = [
+            ("APP__HTTP__ADDR", "nope", "APP__HTTP__ADDR", "address"),
+            (
+                "APP__HTTP__MAX_BODY_BYTES",
+                "-1",
+                "APP__HTTP__MAX_BODY_BYTES",
+                "-1",
+            ),
+            ("APP__LOG__FORMAT", "xml", "APP__LOG__FORMAT", "json"),
+            (
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "0",
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "positive",
+            ),
+            ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
+            ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),
+            ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
+        ];
+        for (var, value, key, hint) in cases {
+            let msg = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(
+                msg.contains(key) && msg.contains(hint),
+                "{var}={value}: {msg}"
+            );
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn rust_log_wins_and_is_named_when_wrong() {
+        let s = load(&[("RUST_LOG", "debug"), ("APP__LOG__LEVEL", "warn")]).unwrap();
+        assert_eq!(s.log.level, "debug");
+        let msg = load(&[("RUST_LOG", "info,=[")]).unwrap_err().to_string();
+        assert!(msg.starts_with("invalid configuration: RUST_LOG "), "{msg}");
+    }
+
+    #[test]
+    fn jwt_mode_requires_its_keys() {
+        let msg = load(&[("APP__AUTH__MODE", "jwt")]).unwrap_err().to_string();
+        assert!(msg.contains("APP__AUTH__RESOURCE"), "{msg}");
+    }
+}

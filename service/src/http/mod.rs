@@ -1,0 +1,118 @@
+//! The HTTP side: routes, the middleware stack and the listeners. The MCP endpoint is any tower
+//! service handed in by the caller (see [`crate::mcp`]); this layer knows nothing of MCP itself.
+
+pub mod guard;
+pub mod healthcheck;
+pub mod limits;
+pub mod request_id;
+pub mod server;
+
+use std::convert::Infallible;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{from_fn, from_fn_with_state},
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, get, post_service},
+};
+use serde_json::json;
+use tower::Service;
+
+pub use server::{Readiness, Server, shutdown_signal};
+
+use crate::{
+    config::HttpSettings,
+    jsonrpc::{JsonRpcError, code},
+};
+
+/// Path of the MCP endpoint.
+pub const MCP_PATH: &str = "/mcp";
+pub const LIVEZ_PATH: &str = "/livez";
+pub const READYZ_PATH: &str = "/readyz";
+
+/// Builds the public router: `POST /mcp` behind the protection stack, and the health routes
+/// outside it (health checks must never be shed, timed out or Host-checked).
+pub fn router<S>(settings: &HttpSettings, mcp: S, readiness: Readiness) -> Router
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    let mcp_route: MethodRouter = post_service(mcp).fallback(mcp_method_not_allowed);
+    // Layers run outermost first: the last `.layer` call wraps all the others.
+    let mcp_route = mcp_route
+        .layer(from_fn_with_state(
+            guard::OriginGuard::new(settings),
+            guard::middleware,
+        ))
+        .layer(from_fn(limits::catch_panic))
+        .layer(from_fn_with_state(
+            limits::Deadline(settings.request_timeout()),
+            limits::deadline,
+        ))
+        .layer(from_fn_with_state(
+            limits::LoadShed::new(settings.max_in_flight),
+            limits::shed,
+        ));
+
+    Router::new()
+        .route(MCP_PATH, mcp_route)
+        .route(LIVEZ_PATH, get(livez))
+        .route(READYZ_PATH, get(readyz).with_state(readiness))
+        .fallback(not_found)
+        .layer(from_fn(request_id::middleware))
+}
+
+async fn livez() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    if readiness.is_ready() {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+    }
+}
+
+/// The stateless server has no GET stream and no session to DELETE.
+async fn mcp_method_not_allowed(req: Request) -> Response {
+    let mut response = JsonRpcError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::INVALID_REQUEST,
+        format!(
+            "{} is not supported on {MCP_PATH}: this stateless server accepts POST only",
+            req.method()
+        ),
+    )
+    .with_request_id(request_id_of(&req))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+async fn not_found(req: Request) -> Response {
+    JsonRpcError::new(
+        StatusCode::NOT_FOUND,
+        code::INVALID_REQUEST,
+        format!(
+            "no route for {} {}; the MCP endpoint is POST {MCP_PATH}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .with_request_id(request_id_of(&req))
+    .into_response()
+}
+
+fn request_id_of(req: &Request) -> Option<&str> {
+    req.extensions()
+        .get::<request_id::RequestId>()
+        .map(request_id::RequestId::as_str)
+}

@@ -1,0 +1,95 @@
+//! `mcp-server`: wires configuration, telemetry, tools and the HTTP stack together.
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use clap::{Parser, Subcommand};
+use mcp_server::{
+    app::App,
+    config::Settings,
+    http::{healthcheck, shutdown_signal},
+    mcp::McpServer,
+    telemetry::{self, ecs::EcsTask},
+    tools::{self, Toolbox},
+};
+
+/// Stateless MCP server (Streamable HTTP). Configured by APP__* environment variables and an
+/// optional TOML file named by APP_CONFIG_FILE; see README.md.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Exit 0 when GET /livez on the configured listener answers 200 within 2 s, else 1.
+    Healthcheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Healthcheck => {
+            match healthcheck::probe(settings.http.addr, Duration::from_secs(2)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("unhealthy: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(serve(settings)),
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    telemetry::init_logging(&settings.log);
+    let task = match EcsTask::detect().await {
+        Some(Ok(task)) => Some(task),
+        Some(Err(err)) => {
+            tracing::warn!(error = %err, "could not read ECS task metadata");
+            None
+        }
+        None => None,
+    };
+    let task_id = task.as_ref().map_or("local", EcsTask::task_id);
+    let toolbox = Toolbox::new(&settings.tools, task_id);
+    let handler = Arc::new(McpServer::new(
+        toolbox,
+        tools::router(),
+        "mcp-server",
+        env!("CARGO_PKG_VERSION"),
+    ));
+
+    let app = match App::bind(&settings, handler).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        mcp = %format!("http://{}/mcp", app.public_addr()),
+        metrics = %format!("http://{}/metrics", app.admin_addr()),
+        version = env!("CARGO_PKG_VERSION"),
+        task_id,
+        "listening"
+    );
+    app.run(shutdown_signal()).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}

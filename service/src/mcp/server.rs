@@ -1,0 +1,166 @@
+//! [`McpServer`]: an rmcp handler serving a tool router (and optionally a prompt router) over
+//! shared state `S`. The routers are built once and shared, never rebuilt per request.
+
+use std::borrow::Cow;
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{
+        router::{prompt::PromptRouter, tool::ToolRouter},
+        tool::ToolCallContext,
+    },
+    model::{
+        CacheScope, CallToolRequestParams, CallToolResponse, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
+        Tool,
+    },
+    service::RequestContext,
+};
+
+use super::SUPPORTED_PROTOCOL_VERSIONS;
+
+/// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
+/// change with a deployment.
+const LIST_TTL_MS: u64 = 60_000;
+
+pub struct McpServer<S> {
+    state: S,
+    tools: ToolRouter<S>,
+    prompts: PromptRouter<S>,
+    info: ServerConfig,
+}
+
+impl<S: Send + Sync + 'static> McpServer<S> {
+    /// `name`/`version` identify the server to clients (`serverInfo`).
+    pub fn new(state: S, tools: ToolRouter<S>, name: &str, version: &str) -> Self {
+        let mut server = Self {
+            state,
+            tools,
+            prompts: PromptRouter::new(),
+            info: ServerConfig::default(),
+        };
+        server.info = server.build_info(Implementation::new(name, version), None);
+        server
+    }
+
+    pub fn with_prompts(mut self, prompts: PromptRouter<S>) -> Self {
+        self.prompts = prompts;
+        self.info = self.build_info(
+            self.info.server_info.clone(),
+            self.info.instructions.clone(),
+        );
+        self
+    }
+
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.info = self.build_info(self.info.server_info.clone(), Some(instructions.into()));
+        self
+    }
+
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    fn build_info(
+        &self,
+        implementation: Implementation,
+        instructions: Option<String>,
+    ) -> ServerConfig {
+        let capabilities = if self.prompts.list_all().is_empty() {
+            ServerCapabilities::builder().enable_tools().build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build()
+        };
+        let info = ServerConfig::new(capabilities).with_server_info(implementation);
+        match instructions {
+            Some(text) => info.with_instructions(text),
+            None => info,
+        }
+    }
+}
+
+/// Cache hints exist from 2026-07-28 on; older clients must not see them.
+fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+    if modern {
+        (Some(LIST_TTL_MS), Some(CacheScope::Public))
+    } else {
+        (None, None)
+    }
+}
+
+impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
+    fn get_info(&self) -> ServerConfig {
+        self.info.clone()
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_PROTOCOL_VERSIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.tools
+            .call(ToolCallContext::new(&self.state, request, context))
+            .await
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (ttl_ms, cache_scope) = cache_hints(&context);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: self.tools.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms,
+            cache_scope,
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.get(name).cloned()
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (ttl_ms, cache_scope) = cache_hints(&context);
+        Ok(ListPromptsResult {
+            result_type: Some(ResultType::COMPLETE),
+            prompts: self.prompts.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms,
+            cache_scope,
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let ctx = rmcp::handler::server::prompt::PromptContext::new(
+            &self.state,
+            request.name,
+            request.arguments,
+            context,
+        );
+        self.prompts.get_prompt(ctx).await
+    }
+}
