@@ -1,0 +1,30 @@
+# Release image of the MCP server: a fully static binary (glibc, crt-static) on distroless/static.
+# Build for Fargate (x86_64) with `just image`, i.e. docker buildx build --platform linux/amd64 .
+# The build command is the one scripts/ use, so the binary the tests run is the one shipped.
+
+# --- dependency layer: rebuilt only when Cargo.toml/Cargo.lock change --------------------------
+FROM rust:1.95.0-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --target x86_64-unknown-linux-gnu --bin mcp-server
+
+# --- runtime: no shell, no package manager; CA certificates and a nonroot user (65532) ---------
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=builder /src/target/x86_64-unknown-linux-gnu/release/mcp-server /usr/local/bin/mcp-server
+# distroless "nonroot"; numeric so any runtime (and the ECS task definition) agrees.
+USER 65532:65532
+EXPOSE 8080
+# No curl in the image: the binary probes its own /livez (exit 0/1).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/mcp-server", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/mcp-server"]

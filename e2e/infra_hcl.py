@@ -1,0 +1,173 @@
+"""Reads the Terraform in infra/ (python-hcl2) and evaluates the simple expressions the
+consistency tests need: numbers, strings, `var.*` (defaults or overrides), `local.*`, arithmetic,
+comparisons and a few pure functions. Anything else (resource attributes, conditionals) raises
+`Unknown`, so a test only ever asserts on values it could really compute.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hcl2
+from hcl2.utils import SerializationOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+
+_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+_WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
+_PART = re.compile(r"\$\{([^{}]*)\}")
+_FUNCTIONS = {
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "min": min,
+    "max": max,
+    "tostring": lambda v: _to_string(v),
+    "length": len,
+}
+
+
+class Unknown(Exception):
+    """The expression depends on something only known at apply time (or is not supported)."""
+
+
+def _to_string(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class Module:
+    directory: Path
+    files: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path = INFRA) -> "Module":
+        files = {p.name: hcl2.loads(p.read_text(), serialization_options=_OPTIONS)
+                 for p in sorted(directory.glob("*.tf"))}
+        return cls(directory, files)
+
+    def text(self) -> str:
+        return "\n".join((self.directory / name).read_text() for name in self.files)
+
+    def _blocks(self, kind: str) -> list[dict]:
+        return [block for parsed in self.files.values() for block in parsed.get(kind, [])]
+
+    @property
+    def variables(self) -> dict[str, dict]:
+        return {name: body for block in self._blocks("variable") for name, body in block.items()}
+
+    @property
+    def locals(self) -> dict:
+        merged: dict = {}
+        for block in self._blocks("locals"):
+            duplicate = merged.keys() & block.keys()
+            assert not duplicate, f"locals defined twice: {duplicate}"
+            merged.update(block)
+        return merged
+
+    def resources(self, kind: str = "resource") -> dict[str, dict[str, dict]]:
+        """{type: {name: body}} for `resource` or `data` blocks."""
+        out: dict[str, dict[str, dict]] = {}
+        for block in self._blocks(kind):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    out.setdefault(rtype, {})[name] = body
+        return out
+
+    def resource(self, rtype: str, name: str) -> dict:
+        return self.resources()[rtype][name]
+
+    def evaluator(self, **overrides) -> "Evaluator":
+        return Evaluator(self, overrides)
+
+
+class Evaluator:
+    def __init__(self, module: Module, overrides: dict):
+        self.module = module
+        self.vars = {name: body.get("default") for name, body in module.variables.items()}
+        unknown = overrides.keys() - self.vars.keys()
+        assert not unknown, f"no such variables: {unknown}"
+        self.vars.update(overrides)
+        self._locals = module.locals
+        self._resolving: set[str] = set()
+
+    def value(self, node):
+        """Evaluates a parsed HCL value (string with interpolations, list, object, literal)."""
+        if isinstance(node, dict):
+            return {k: self.value(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.value(v) for v in node]
+        if not isinstance(node, str):
+            return node
+        whole = _WHOLE.match(node)
+        if whole and not _PART.search(whole.group(1)):
+            return self.expr(whole.group(1))
+        return _PART.sub(lambda m: _to_string(self.expr(m.group(1))), node)
+
+    def local(self, name: str):
+        if name not in self._locals:
+            raise KeyError(f"local.{name} is not defined")
+        if name in self._resolving:
+            raise Unknown(f"local.{name} refers to itself")
+        self._resolving.add(name)
+        try:
+            return self.value(self._locals[name])
+        finally:
+            self._resolving.discard(name)
+
+    def expr(self, source: str):
+        python = source.replace("&&", " and ").replace("||", " or ")
+        python = re.sub(r"!(?!=)", " not ", python)
+        try:
+            tree = ast.parse(python.strip(), mode="eval")
+        except SyntaxError as e:
+            raise Unknown(f"unsupported expression {source!r}") from e
+        return self._eval(tree.body, source)
+
+    def _eval(self, node, source):
+        match node:
+            case ast.Constant(value=v):
+                return v
+            case ast.List(elts=items) | ast.Tuple(elts=items):
+                return [self._eval(i, source) for i in items]
+            case ast.Attribute(value=ast.Name(id="var"), attr=name):
+                if name not in self.vars:
+                    raise KeyError(f"var.{name} is not declared")
+                return self.vars[name]
+            case ast.Attribute(value=ast.Name(id="local"), attr=name):
+                return self.local(name)
+            case ast.UnaryOp(op=ast.USub(), operand=o):
+                return -self._eval(o, source)
+            case ast.UnaryOp(op=ast.Not(), operand=o):
+                return not self._eval(o, source)
+            case ast.BinOp(left=l, op=op, right=r):
+                a, b = self._eval(l, source), self._eval(r, source)
+                ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                       ast.Div: lambda: a / b, ast.Mod: lambda: a % b}
+                if type(op) not in ops:
+                    raise Unknown(f"operator in {source!r}")
+                return ops[type(op)]()
+            case ast.BoolOp(op=op, values=values):
+                results = [self._eval(v, source) for v in values]
+                return all(results) if isinstance(op, ast.And) else any(results)
+            case ast.Compare(left=l, ops=[op], comparators=[r]):
+                a, b = self._eval(l, source), self._eval(r, source)
+                ops = {ast.Lt: a < b, ast.LtE: a <= b, ast.Gt: a > b, ast.GtE: a >= b,
+                       ast.Eq: a == b, ast.NotEq: a != b}
+                return ops[type(op)]
+            case ast.Call(func=ast.Name(id=fn), args=args) if fn in _FUNCTIONS:
+                return _FUNCTIONS[fn](*[self._eval(a, source) for a in args])
+        raise Unknown(f"cannot evaluate {ast.unparse(node)!r} in {source!r}")
+
+
+def references(text: str, kind: str) -> set[str]:
+    """Names used as `var.NAME` or `local.NAME` in Terraform source text (comments removed)."""
+    code = re.sub(r"(?m)(^|\s)(#|//).*$", "", text)
+    return set(re.findall(rf"\b{kind}\.([A-Za-z_][A-Za-z0-9_-]*)", code))

@@ -1,0 +1,188 @@
+# ECS cluster, the task (app + ADOT collector sidecar) and the service behind the ALB.
+
+locals {
+  # How a task behind the ALB stops (ECS): deregister from the target group and wait
+  # deregistration_delay, then SIGTERM. The app then keeps serving with /readyz = 503 for
+  # drain_delay, waits up to shutdown_grace for in-flight requests, flushes telemetry and exits;
+  # ECS sends SIGKILL at stopTimeout.
+  telemetry_flush_s = 5
+  # Drain + grace + the flush budget, plus 1 s slack; Fargate allows at most 120 (precondition below).
+  stop_timeout_s = ceil((var.drain_delay_ms + var.shutdown_grace_ms) / 1000) + local.telemetry_flush_s + 1
+  # Deregistration comes before SIGTERM, so the ALB's wait must cover the longest request it may
+  # already have routed (the request timeout). When SIGTERM arrives together with deregistration
+  # (a Fargate Spot interruption), the app serves for drain + grace, and the ALB must not cut
+  # connections before that either. Rule: max(request timeout, drain + grace), in whole seconds.
+  deregistration_delay_s = ceil(max(var.request_timeout_ms, var.drain_delay_ms + var.shutdown_grace_ms) / 1000)
+
+  app_image        = var.app_image != "" ? var.app_image : "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
+  collector_config = file("${path.module}/../otel-collector/ecs.yaml")
+
+  app_environment = {
+    APP__HTTP__ADDR               = "0.0.0.0:${var.container_port}"
+    APP__HTTP__ALLOWED_HOSTS      = local.public_host
+    APP__HTTP__REQUEST_TIMEOUT_MS = tostring(var.request_timeout_ms)
+    APP__SHUTDOWN__DRAIN_DELAY_MS = tostring(var.drain_delay_ms)
+    APP__SHUTDOWN__GRACE_MS       = tostring(var.shutdown_grace_ms)
+    APP__LOG__FORMAT              = "json"
+    APP__LOG__LEVEL               = var.log_level
+    # Empty values count as unset in the service, so auth stays off unless auth_mode = jwt.
+    APP__AUTH__MODE             = var.auth_mode
+    APP__AUTH__RESOURCE         = var.auth_resource != "" ? var.auth_resource : "${local.public_url}/mcp"
+    APP__AUTH__ISSUER           = var.auth_issuer
+    APP__AUTH__JWKS_URL         = var.auth_jwks_url
+    APP__AUTH__REQUIRED_SCOPES  = join(",", var.auth_required_scopes)
+    OTEL_SERVICE_NAME           = var.name
+    OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
+    OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+  }
+
+  collector_environment = {
+    AWS_REGION           = var.region
+    AMP_REMOTE_WRITE_URL = "${aws_prometheus_workspace.this.prometheus_endpoint}api/v1/remote_write"
+  }
+
+  app_container = {
+    name      = "app"
+    image     = local.app_image
+    essential = true
+    # The distroless image's nonroot user; with a read-only root the app writes nowhere.
+    user                   = "65532:65532"
+    readonlyRootFilesystem = true
+    portMappings           = [{ name = "http", containerPort = var.container_port, protocol = "tcp", appProtocol = "http" }]
+    environment            = [for k, v in local.app_environment : { name = k, value = v }]
+    stopTimeout            = local.stop_timeout_s
+    # No shell or curl in the image: the binary probes its own /livez.
+    healthCheck = {
+      command     = ["CMD", "/usr/local/bin/mcp-server", "healthcheck"]
+      interval    = 10
+      timeout     = 5
+      retries     = 3
+      startPeriod = 10
+    }
+    # Spans from the first request need a live collector; shutdown runs in reverse, so the
+    # collector outlives the app's final flush.
+    dependsOn = [{ containerName = local.collector_container.name, condition = "HEALTHY" }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.app.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "app"
+      }
+    }
+  }
+
+  collector_container = {
+    name                   = "otel-collector"
+    image                  = var.collector_image
+    essential              = true
+    memory                 = var.collector_memory
+    readonlyRootFilesystem = true
+    environment            = [for k, v in local.collector_environment : { name = k, value = v }]
+    secrets                = [{ name = "AOT_CONFIG_CONTENT", valueFrom = aws_ssm_parameter.collector_config.arn }]
+    stopTimeout            = 10
+    healthCheck = {
+      command     = ["CMD", "/healthcheck"]
+      interval    = 5
+      timeout     = 5
+      retries     = 5
+      startPeriod = 5
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.collector.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "otel-collector"
+      }
+    }
+  }
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ssm_parameter" "collector_config" {
+  name        = "/${var.name}/otel-collector/config"
+  description = "ADOT collector config (otel-collector/ecs.yaml), read into AOT_CONFIG_CONTENT"
+  type        = "SecureString"
+  key_id      = aws_kms_key.this.arn
+  value       = local.collector_config
+  tier        = length(local.collector_config) > 4096 ? "Advanced" : "Standard"
+}
+
+resource "aws_ecs_task_definition" "this" {
+  family                   = var.name
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.task_cpu
+  memory                   = var.task_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+  container_definitions    = jsonencode([local.app_container, local.collector_container])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.stop_timeout_s <= 120
+      error_message = "drain_delay_ms + shutdown_grace_ms + the telemetry flush budget exceed Fargate's 120 s stopTimeout."
+    }
+  }
+}
+
+resource "aws_ecs_service" "this" {
+  name                              = var.name
+  cluster                           = aws_ecs_cluster.this.id
+  task_definition                   = aws_ecs_task_definition.this.arn
+  desired_count                     = var.desired_count
+  launch_type                       = "FARGATE"
+  platform_version                  = "LATEST"
+  health_check_grace_period_seconds = 30
+  enable_ecs_managed_tags           = true
+  propagate_tags                    = "SERVICE"
+  wait_for_steady_state             = true
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.app.arn
+    container_name   = local.app_container.name
+    container_port   = var.container_port
+  }
+
+  lifecycle {
+    # Autoscaling owns the count after the first deploy.
+    ignore_changes = [desired_count]
+
+    precondition {
+      condition     = var.min_count <= var.desired_count && var.desired_count <= var.max_count
+      error_message = "Need min_count <= desired_count <= max_count."
+    }
+  }
+
+  # The target group must belong to a listener before a service can register into it.
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https]
+}
