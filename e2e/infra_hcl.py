@@ -56,17 +56,17 @@ class Module:
     def text(self) -> str:
         return "\n".join((self.directory / name).read_text() for name in self.files)
 
-    def _blocks(self, kind: str) -> list[dict]:
+    def blocks(self, kind: str) -> list[dict]:
         return [block for parsed in self.files.values() for block in parsed.get(kind, [])]
 
     @property
     def variables(self) -> dict[str, dict]:
-        return {name: body for block in self._blocks("variable") for name, body in block.items()}
+        return {name: body for block in self.blocks("variable") for name, body in block.items()}
 
     @property
     def locals(self) -> dict:
         merged: dict = {}
-        for block in self._blocks("locals"):
+        for block in self.blocks("locals"):
             duplicate = merged.keys() & block.keys()
             assert not duplicate, f"locals defined twice: {duplicate}"
             merged.update(block)
@@ -75,7 +75,7 @@ class Module:
     def resources(self, kind: str = "resource") -> dict[str, dict[str, dict]]:
         """{type: {name: body}} for `resource` or `data` blocks."""
         out: dict[str, dict[str, dict]] = {}
-        for block in self._blocks(kind):
+        for block in self.blocks(kind):
             for rtype, named in block.items():
                 for name, body in named.items():
                     out.setdefault(rtype, {})[name] = body
@@ -143,6 +143,12 @@ class Evaluator:
                 return self.vars[name]
             case ast.Attribute(value=ast.Name(id="local"), attr=name):
                 return self.local(name)
+            case ast.Attribute(value=ast.Attribute(value=ast.Name(id="local")) as parent, attr=key):
+                # local.x.key: walk the unevaluated object, so unknown siblings do not matter.
+                raw = self._locals[parent.attr]
+                if not isinstance(raw, dict) or key not in raw:
+                    raise Unknown(f"{ast.unparse(node)} in {source!r}")
+                return self.value(raw[key])
             case ast.UnaryOp(op=ast.USub(), operand=o):
                 return -self._eval(o, source)
             case ast.UnaryOp(op=ast.Not(), operand=o):

@@ -1,0 +1,320 @@
+"""Every number and name that must agree across infra/, otel-collector/ecs.yaml, the Dockerfile,
+the dashboards and the service's defaults agrees. Terraform expressions are evaluated from the
+variable defaults (and from overrides, to show the wiring follows the variables)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra_adot import ADOT_TAG, COMPONENTS, DEPRECATED
+from infra_hcl import INFRA, Module, references
+from infra_tools import ROOT, service_defaults
+
+COLLECTOR = ROOT / "otel-collector/ecs.yaml"
+FLUSH_BUDGET_S = 5  # what the service allows itself for the final telemetry flush
+FARGATE_MAX_STOP_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def tf() -> Module:
+    return Module.load()
+
+
+@pytest.fixture(scope="module")
+def collector() -> dict:
+    return yaml.safe_load(COLLECTOR.read_text())
+
+
+def _port(addr: str) -> int:
+    return int(addr.rsplit(":", 1)[1])
+
+
+def _dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+# --- defaults shared with the service ---------------------------------------------------------
+
+def test_terraform_defaults_equal_the_service_defaults(tf):
+    svc = service_defaults()
+    variables = tf.variables
+    assert variables["container_port"]["default"] == _port(svc["http"]["addr"])
+    assert variables["drain_delay_ms"]["default"] == svc["shutdown"]["drain_delay_ms"]
+    assert variables["shutdown_grace_ms"]["default"] == svc["shutdown"]["grace_ms"]
+    assert variables["request_timeout_ms"]["default"] == svc["http"]["request_timeout_ms"]
+
+
+def test_container_port_target_group_and_service_default_agree(tf):
+    ev = tf.evaluator()
+    port = _port(service_defaults()["http"]["addr"])
+    app = ev.value(tf.locals["app_container"]["portMappings"])
+    assert [m["containerPort"] for m in app] == [port]
+    assert ev.value(tf.resource("aws_lb_target_group", "app")["port"]) == port
+    [lb] = tf.resource("aws_ecs_service", "this")["load_balancer"]
+    assert ev.value(lb["container_port"]) == port
+    assert ev.value(tf.locals["app_container"]["name"]) == ev.value(lb["container_name"])
+    assert _port(ev.value(tf.locals["app_environment"]["APP__HTTP__ADDR"])) == port
+    for rule in ("tasks_from_alb", "alb_to_tasks"):
+        kind = "ingress" if rule.startswith("tasks") else "egress"
+        body = tf.resource(f"aws_vpc_security_group_{kind}_rule", rule)
+        assert ev.value(body["from_port"]) == ev.value(body["to_port"]) == port, rule
+    assert re.search(rf"(?m)^EXPOSE {port}$", _dockerfile())
+
+
+def test_port_wiring_follows_the_variable(tf):
+    ev = tf.evaluator(container_port=9000)
+    assert ev.value(tf.resource("aws_lb_target_group", "app")["port"]) == 9000
+    assert ev.value(tf.locals["app_environment"]["APP__HTTP__ADDR"]) == "0.0.0.0:9000"
+
+
+# --- shutdown timing --------------------------------------------------------------------------
+
+LIFECYCLES = [
+    {},  # the defaults
+    {"drain_delay_ms": 0, "shutdown_grace_ms": 5000, "request_timeout_ms": 60000},
+    {"drain_delay_ms": 15000, "shutdown_grace_ms": 90500, "request_timeout_ms": 10000},
+]
+
+
+@pytest.mark.parametrize("overrides", LIFECYCLES)
+def test_stop_timeout_covers_drain_grace_and_flush(tf, overrides):
+    ev = tf.evaluator(**overrides)
+    drain, grace = ev.vars["drain_delay_ms"] / 1000, ev.vars["shutdown_grace_ms"] / 1000
+    stop_timeout = ev.value(tf.locals["app_container"]["stopTimeout"])
+    assert stop_timeout > drain + grace + FLUSH_BUDGET_S
+    assert stop_timeout <= FARGATE_MAX_STOP_TIMEOUT_S
+    env = tf.locals["app_environment"]
+    assert ev.value(env["APP__SHUTDOWN__DRAIN_DELAY_MS"]) == str(ev.vars["drain_delay_ms"])
+    assert ev.value(env["APP__SHUTDOWN__GRACE_MS"]) == str(ev.vars["shutdown_grace_ms"])
+    assert ev.value(env["APP__HTTP__REQUEST_TIMEOUT_MS"]) == str(ev.vars["request_timeout_ms"])
+
+
+def test_plan_refuses_a_stop_timeout_fargate_cannot_honour(tf):
+    [lifecycle] = tf.resource("aws_ecs_task_definition", "this")["lifecycle"]
+    conditions = [p["condition"] for p in lifecycle["precondition"]]
+    assert all(tf.evaluator().value(c) for c in conditions)
+    too_long = tf.evaluator(shutdown_grace_ms=110000)
+    assert not all(too_long.value(c) for c in conditions)
+
+
+@pytest.mark.parametrize("overrides", LIFECYCLES)
+def test_deregistration_delay_follows_the_drain_rule(tf, overrides):
+    """ECS deregisters before SIGTERM, so the ALB's wait covers the longest routed request; and
+    when both happen together the app serves drain + grace, which the ALB must not cut short."""
+    ev = tf.evaluator(**overrides)
+    delay = ev.value(tf.resource("aws_lb_target_group", "app")["deregistration_delay"])
+    assert delay >= ev.vars["request_timeout_ms"] / 1000
+    assert delay >= (ev.vars["drain_delay_ms"] + ev.vars["shutdown_grace_ms"]) / 1000
+    # No slower than needed: AWS's default of 300 s would stall every deployment.
+    assert delay < max(ev.vars["request_timeout_ms"],
+                       ev.vars["drain_delay_ms"] + ev.vars["shutdown_grace_ms"]) / 1000 + 1
+
+
+def test_alb_idle_timeout_outlasts_the_request_timeout(tf):
+    ev = tf.evaluator()
+    assert ev.value(tf.resource("aws_lb", "this")["idle_timeout"]) * 1000 > ev.vars["request_timeout_ms"]
+    [lifecycle] = tf.resource("aws_lb", "this")["lifecycle"]
+    guard = [p["condition"] for p in lifecycle["precondition"] if "idle" in p["condition"]]
+    assert guard and not tf.evaluator(alb_idle_timeout_s=30, request_timeout_ms=60000).value(guard[0])
+
+
+# --- edge -------------------------------------------------------------------------------------
+
+def test_http_redirects_unless_insecure_is_opted_in(tf):
+    [action] = tf.resource("aws_lb_listener", "http")["default_action"]
+    assert action["type"] == '${local.http_redirects ? "redirect" : "forward"}'
+    assert tf.evaluator().local("http_redirects") is True
+    assert tf.evaluator(allow_insecure_http=True).local("http_redirects") is False
+    https = tf.resource("aws_lb_listener", "https")
+    assert https["protocol"] == "HTTPS" and re.search(r"TLS13|TLS-1-2", https["ssl_policy"])
+    alb = tf.resource("aws_lb", "this")
+    assert alb["drop_invalid_header_fields"] is True
+
+
+def test_target_health_check_is_readyz(tf):
+    [check] = tf.resource("aws_lb_target_group", "app")["health_check"]
+    assert check["path"] == "/readyz" and check["matcher"] == "200"
+
+
+def test_only_the_alb_listener_ports_are_open_to_the_world(tf):
+    world = {"0.0.0.0/0", "::/0"}
+    listener_ports = {tf.evaluator().value(body["port"])
+                      for body in tf.resources()["aws_lb_listener"].values()}
+    open_rules = []
+    for name, rule in tf.resources().get("aws_vpc_security_group_ingress_rule", {}).items():
+        if {rule.get("cidr_ipv4"), rule.get("cidr_ipv6")} & world:
+            open_rules.append(name)
+            assert rule["security_group_id"] == "${aws_security_group.alb.id}", name
+            assert rule["from_port"] == rule["to_port"] and rule["to_port"] in listener_ports, name
+    assert sorted(open_rules) == ["alb_http", "alb_https"]
+    # Rules belong in the separate rule resources, where the loop above sees them.
+    for name, sg in tf.resources()["aws_security_group"].items():
+        assert "ingress" not in sg and "egress" not in sg, name
+    assert "aws_security_group_rule" not in tf.resources()
+    for name, rule in tf.resources().get("aws_vpc_security_group_egress_rule", {}).items():
+        if "referenced_security_group_id" not in rule:
+            assert rule["from_port"] == rule["to_port"] == 443, name
+
+
+# --- task definition --------------------------------------------------------------------------
+
+def test_app_container_matches_the_image(tf):
+    ev = tf.evaluator()
+    app = tf.locals["app_container"]
+    docker = _dockerfile()
+    entrypoint = re.search(r'(?m)^ENTRYPOINT \["([^"]+)"\]', docker).group(1)
+    assert app["healthCheck"]["command"] == ["CMD", entrypoint, "healthcheck"]
+    assert re.search(rf'HEALTHCHECK .*\\\n\s+CMD \["{re.escape(entrypoint)}", "healthcheck"\]', docker)
+    user = re.search(r"(?m)^USER (\S+)$", docker.split("FROM ")[-1]).group(1)
+    assert app["user"] == user and not user.startswith("0")
+    assert app["readonlyRootFilesystem"] is True
+    assert ev.value(app["dependsOn"]) == [{"containerName": "otel-collector", "condition": "HEALTHY"}]
+    assert ev.value(tf.locals["collector_container"]["name"]) == "otel-collector"
+    assert tf.locals["collector_container"]["healthCheck"]["command"] == ["CMD", "/healthcheck"]
+
+
+def test_app_environment_carries_the_contract(tf):
+    env = tf.locals["app_environment"]
+    ev = tf.evaluator(environment="staging")
+    assert env["APP__HTTP__ALLOWED_HOSTS"] == "${local.public_host}"
+    assert ev.value(env["APP__LOG__FORMAT"]) == "json"
+    assert ev.value(env["OTEL_SERVICE_NAME"]) == ev.vars["name"]
+    assert ev.value(env["OTEL_RESOURCE_ATTRIBUTES"]) == "deployment.environment.name=staging"
+    assert ev.value(env["OTEL_EXPORTER_OTLP_PROTOCOL"]) == "http/protobuf"
+    for key in ("MODE", "RESOURCE", "ISSUER", "JWKS_URL", "REQUIRED_SCOPES"):
+        assert f"APP__AUTH__{key}" in env
+    assert ev.value(env["APP__AUTH__MODE"]) == "none"
+
+
+def test_otlp_endpoint_is_the_sidecar_http_receiver(tf, collector):
+    endpoint = tf.evaluator().value(tf.locals["app_environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    receiver = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert endpoint == f"http://{receiver}"
+    assert receiver.startswith("127.0.0.1:")
+
+
+def test_collector_scrapes_the_service_admin_address(tf, collector):
+    [job] = collector["receivers"]["prometheus"]["config"]["scrape_configs"]
+    [static] = job["static_configs"]
+    assert static["targets"] == [service_defaults()["admin"]["addr"]]
+    assert job["metrics_path"] == "/metrics" and job["scrape_interval"] == "15s"
+    # The task must not move the admin listener away from what the collector scrapes.
+    assert "APP__ADMIN__ADDR" not in tf.locals["app_environment"]
+
+
+def test_alert_rules_select_the_scrape_job(collector):
+    [job] = collector["receivers"]["prometheus"]["config"]["scrape_configs"]
+    selectors = set()
+    for path in (ROOT / "dashboards/alerts").glob("*.rules.yaml"):
+        selectors |= set(re.findall(r'\bjob="([^"]+)"', path.read_text()))
+    assert selectors == {job["job_name"]}
+
+
+def test_ssm_parameter_is_exactly_the_collector_config(tf):
+    param = tf.resource("aws_ssm_parameter", "collector_config")
+    assert param["value"] == "${local.collector_config}"
+    [path] = re.findall(r'^\$\{file\("\$\{path\.module\}/([^"]+)"\)\}$', tf.locals["collector_config"])
+    assert (INFRA / path).resolve() == COLLECTOR
+    # Standard parameters hold 4 KiB (the tier switches to Advanced above that), Advanced 8 KiB.
+    assert len(COLLECTOR.read_bytes()) <= 8192
+    [secret] = tf.locals["collector_container"]["secrets"]
+    assert secret == {"name": "AOT_CONFIG_CONTENT",
+                      "valueFrom": "${aws_ssm_parameter.collector_config.arn}"}
+
+
+def test_collector_env_references_are_provided(tf, collector):
+    wanted = set(re.findall(r"\$\{env:([A-Z0-9_]+)\}", COLLECTOR.read_text()))
+    assert wanted, "ecs.yaml reads its region and AMP URL from the environment"
+    assert wanted <= tf.locals["collector_environment"].keys()
+
+
+def test_collector_uses_components_of_the_pinned_image(tf, collector):
+    image = tf.variables["collector_image"]["default"]
+    assert image.endswith(f":{ADOT_TAG}"), f"{image}: regenerate e2e/infra_adot.py for this tag"
+    defined = {}
+    for kind in COMPONENTS:
+        for name in collector.get(kind, {}):
+            ctype = name.split("/")[0]
+            assert ctype in COMPONENTS[kind], f"{kind}.{name}: not in ADOT {ADOT_TAG}"
+            assert ctype not in DEPRECATED[kind], f"{kind}.{name}: deprecated spelling"
+            defined[(kind, name)] = False
+    service = collector["service"]
+    for name in service["extensions"]:
+        defined[("extensions", name)] = True
+    for pipeline, body in service["pipelines"].items():
+        assert body["processors"][0] == "memory_limiter", pipeline
+        for kind in ("receivers", "processors", "exporters"):
+            for name in body[kind]:
+                assert (kind, name) in defined, f"{pipeline} uses undefined {kind}.{name}"
+                defined[(kind, name)] = True
+    assert all(defined.values()), [k for k, used in defined.items() if not used]
+
+
+def test_collector_exports_what_the_issue_asks(collector):
+    assert set(collector["exporters"]["awsxray"]["indexed_attributes"]) >= {"mcp.method.name",
+                                                                           "gen_ai.tool.name"}
+    prw = collector["exporters"]["prometheus_remote_write"]
+    assert prw["auth"]["authenticator"] == "sigv4auth"
+    instance = collector["processors"]["resource/instance"]["attributes"]
+    assert {"key": "service.instance.id", "from_attribute": "aws.ecs.task.arn",
+            "action": "upsert"} in instance
+    # /healthcheck in the ADOT image polls 127.0.0.1:13133.
+    assert collector["extensions"]["health_check"]["endpoint"] == "127.0.0.1:13133"
+
+
+def test_task_role_grants_exactly_what_the_exporters_need(tf, collector):
+    needs = {"awsxray": {"xray:PutTraceSegments"}, "prometheus_remote_write": {"aps:RemoteWrite"}}
+    exporters = {name.split("/")[0] for name in collector["exporters"]}
+    assert exporters <= needs.keys(), f"add IAM for {exporters - needs.keys()}"
+    wanted = set().union(*(needs[e] for e in exporters))
+    statements = tf.resources("data")["aws_iam_policy_document"]["task"]["statement"]
+    granted = {a for s in statements for a in s["actions"]}
+    assert granted == wanted
+
+
+# --- Terraform hygiene ------------------------------------------------------------------------
+
+def test_every_variable_is_declared_and_used(tf):
+    declared = set(tf.variables)
+    used = references(tf.text(), "var")
+    assert used - declared == set(), "used but not declared"
+    assert declared - used == set(), "declared but never used"
+    example = (INFRA / "terraform.tfvars.example").read_text()
+    assigned = set(re.findall(r"(?m)^#?\s*([a-z_0-9]+)\s*=", example))
+    assert assigned and assigned <= declared, assigned - declared
+
+
+def test_every_local_is_defined_and_used(tf):
+    defined = set(tf.locals)
+    used = references(tf.text(), "local")
+    assert used - defined == set(), "used but not defined"
+    assert defined - used == set(), "defined but never used"
+
+
+def test_dashboard_and_alert_files_are_where_terraform_reads_them(tf):
+    dashboard = tf.resource("aws_cloudwatch_dashboard", "this")["dashboard_body"]
+    m = re.search(r'templatefile\("\$\{path\.module\}/([^"]+)", \{(.*)\}\)', dashboard, re.S)
+    template = (INFRA / m.group(1)).resolve()
+    passed = set(re.findall(r"(\w+)\s*=", m.group(2)))
+    assert passed == {"region", "alb_arn_suffix", "target_group_arn_suffix", "cluster_name",
+                      "service_name", "app_log_group", "collector_log_group"}
+    assert template.is_file(), f"missing {template}"
+    used = set(re.findall(r"\$\{(\w+)\}", template.read_text()))
+    assert used <= passed, f"template needs {used - passed}"
+
+    alerts = tf.resource("aws_prometheus_rule_group_namespace", "alerts")
+    assert alerts["for_each"] == '${fileset(local.alerts_dir, "*.rules.yaml")}'
+    alerts_dir = (INFRA / tf.locals["alerts_dir"].replace("${path.module}/", "")).resolve()
+    files = sorted(alerts_dir.glob("*.rules.yaml"))
+    assert files, f"no alert rule files in {alerts_dir}"
+    for path in files:
+        assert yaml.safe_load(path.read_text())["groups"], path
+
+
+def test_outputs_the_issue_names(tf):
+    outputs = {name for block in tf.blocks("output") for name in block}
+    assert {"mcp_endpoint", "amp_workspace_id", "dashboard_url", "ecr_repository_url",
+            "region"} <= outputs
