@@ -5,5 +5,21 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MCP_CACHE/target}
 export MCP_VENV=$MCP_CACHE/venv
 export MCP_NODE_DIR=$MCP_CACHE/node
 export PATH=$MCP_NODE_DIR/node_modules/.bin:$MCP_VENV/bin:$PATH
-export MCP_SERVER_BIN=${MCP_SERVER_BIN:-$CARGO_TARGET_DIR/release/mcp-server}
-export MCP_SMOKE_BIN=${MCP_SMOKE_BIN:-$CARGO_TARGET_DIR/release/mcp-smoke}
+# On Linux the binaries are linked fully static (glibc, crt-static), exactly as the Dockerfile
+# builds them, so the tests exercise the binary that ships. `--target` keeps build scripts and
+# proc-macros dynamic.
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) MCP_TARGET=x86_64-unknown-linux-gnu ;;
+  Linux-aarch64) MCP_TARGET=aarch64-unknown-linux-gnu ;;
+  *) MCP_TARGET= ;;
+esac
+if [ -n "$MCP_TARGET" ]; then
+  export CARGO_BUILD_TARGET=$MCP_TARGET
+  _flags_var=CARGO_TARGET_$(echo "$MCP_TARGET" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+  export "$_flags_var"="-C target-feature=+crt-static"
+  MCP_BIN_DIR=$CARGO_TARGET_DIR/$MCP_TARGET/release
+else
+  MCP_BIN_DIR=$CARGO_TARGET_DIR/release
+fi
+export MCP_SERVER_BIN=${MCP_SERVER_BIN:-$MCP_BIN_DIR/mcp-server}
+export MCP_SMOKE_BIN=${MCP_SMOKE_BIN:-$MCP_BIN_DIR/mcp-smoke}

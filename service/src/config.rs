@@ -264,7 +264,8 @@ impl Settings {
             "http.header_read_timeout_ms",
             self.http.header_read_timeout_ms,
         )?;
-        if self.http.addr == self.admin.addr {
+        // Port 0 (tests) picks a free port for each.
+        if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return Err(ConfigError::new(
                 "admin.addr",
                 Some(self.admin.addr.to_string()),

@@ -1,0 +1,42 @@
+"""The official TypeScript SDK clients (v1 and v2), which nobody here wrote, against the release
+binary: list tools, call ping twice, see a tool error for bad arguments."""
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import NODE_BIN
+
+CLIENT = Path(__file__).resolve().parent.parent / "clients" / "ts-client.mjs"
+
+
+def run_client(url: str, sdk: str, mode: str, token: str | None = None) -> dict:
+    cmd = [NODE_BIN, str(CLIENT), "--sdk", sdk, "--mode", mode, "--url", url]
+    if token:
+        cmd += ["--token", token]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{sdk}/{mode} failed:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "sdk,mode,version",
+    [
+        ("v1", "legacy", "2025-11-25"),
+        ("v2", "legacy", "2025-11-25"),
+        ("v2", "pin", "2026-07-28"),
+        ("v2", "auto", "2026-07-28"),
+    ],
+)
+def test_official_client(server, sdk, mode, version):
+    seen = run_client(server.url, sdk, mode)
+    assert seen["protocolVersion"] == version
+    assert seen["sessionId"] is None, "stateless: no session id"
+    assert seen["server"]["name"] == "mcp-server"
+    assert seen["tools"] == ["echo", "ping"]
+    for ping in seen["pings"]:
+        assert ping["text"].startswith("pong! taskId=local v=0.1.0 d="), ping
+        assert ping["structured"]["taskId"] == "local"
+    assert seen["badEcho"]["isError"] is True
+    assert "`text` must be 1 to 4096" in seen["badEcho"]["text"]

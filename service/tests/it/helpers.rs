@@ -1,0 +1,130 @@
+use std::{net::SocketAddr, sync::Arc};
+
+use mcp_server::{
+    app::App,
+    config::Settings,
+    mcp::McpServer,
+    tools::{self, Toolbox},
+};
+use serde_json::{Value, json};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts the service with the embedded defaults plus `env` (ports are always 0).
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut vars: Vec<(String, String)> = vec![
+            ("APP__HTTP__ADDR".into(), "127.0.0.1:0".into()),
+            ("APP__ADMIN__ADDR".into(), "127.0.0.1:0".into()),
+            ("APP__SHUTDOWN__DRAIN_DELAY_MS".into(), "0".into()),
+            ("APP__SHUTDOWN__GRACE_MS".into(), "2000".into()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::load_from(vars).expect("test settings");
+        let toolbox = Toolbox::new(&settings.tools, "test-task");
+        let handler = Arc::new(McpServer::new(
+            toolbox,
+            tools::router(),
+            "mcp-server",
+            "0.0.0-test",
+        ));
+        let app = App::bind(&settings, handler).await.expect("bind");
+        let (addr, admin) = (app.public_addr(), app.admin_addr());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            admin,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for its drain to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+pub const LEGACY: &str = "2025-11-25";
+pub const MODERN: &str = "2026-07-28";
+
+/// The `_meta` a 2026-07-28 request must carry.
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "it", "version": "0" }
+    })
+}
+
+/// A raw POST to /mcp with the usual headers plus `extra`.
+pub async fn post(
+    server: &TestServer,
+    body: impl Into<reqwest::Body>,
+    extra: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    // `extra` replaces the defaults (a test may want a wrong Content-Type).
+    for (k, v) in extra {
+        headers.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    let resp = reqwest::Client::new()
+        .post(server.url())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+    (status, headers, json)
+}
+
+/// A JSON-RPC request object.
+pub fn request(id: u64, method: &str, params: Value) -> String {
+    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
+}
+
+/// Asserts `body` is a JSON-RPC error with `code` whose message contains `hint`.
+pub fn assert_jsonrpc_error(body: &Value, code: i64, hint: &str) {
+    assert_eq!(body["jsonrpc"], "2.0", "not JSON-RPC: {body}");
+    assert_eq!(body["error"]["code"], code, "wrong code: {body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.to_lowercase().contains(&hint.to_lowercase()),
+        "message {message:?} lacks {hint:?}"
+    );
+}
