@@ -87,7 +87,8 @@ def burn_alerts(slo: str) -> list[dict]:
         alert = f"McpServer{name.capitalize()}{kind}"
         rules.append({
             "alert": alert,
-            "expr": f"{sli_record(slo, long_w)} > {limit}\nand\n{sli_record(slo, short_w)} > {limit}",
+            "expr": (f'{sli_record(slo, long_w)}{{job="{JOB}"}} > {limit}\nand\n'
+                     f'{sli_record(slo, short_w)}{{job="{JOB}"}} > {limit}'),
             "for": for_,
             "labels": {"severity": severity, "slo": name},
             "annotations": {
@@ -114,7 +115,10 @@ def rules() -> dict:
     records = [{"record": sli_record(slo, w), "expr": sli_expr(slo, w)}
                for slo in SLO for w in windows]
     task = "{{ $labels.instance }}"
-    alerts = burn_alerts("availability") + burn_alerts("latency") + [
+    # Burn-rate alerts share the group of the records they read: rules in a group run in order,
+    # so each alert sees the records of the same evaluation.
+    burn = burn_alerts("availability") + burn_alerts("latency")
+    alerts = [
         alert("McpServerLoadShedding",
               f'sum by (job, instance) (rate(http_server_shed_requests_total{{job="{JOB}"}}[5m]))\n/\n'
               f'sum by (job, instance) (rate({HTTP}_count{{job="{JOB}"}}[5m]))\n> {SHED_RATIO}',
@@ -148,7 +152,7 @@ def rules() -> dict:
               "Tasks are up but no client reaches /mcp. Check the ALB's requests and healthy "
               "hosts on the CloudWatch dashboard, then DNS and the listener rules."),
     ]
-    return {"groups": [{"name": "mcp-server-slo", "rules": records},
+    return {"groups": [{"name": "mcp-server-slo", "rules": records + burn},
                        {"name": "mcp-server-alerts", "rules": alerts}]}
 
 
@@ -238,7 +242,7 @@ def layout() -> list[tuple[str, list[dict]]]:
                   "(including the callers' bad arguments).",
                   [target(ratio_bad(mcp_count, SEL, f'{SEL}, error_type=""'), "errors")],
                   "percentunit", err_ratio, width=4),
-            panel("stat", "HTTP 5xx ratio on /mcp",
+            panel("stat", "5xx on /mcp (availability SLI)",
                   f"Share of POST /mcp answered with a 5xx; the availability SLO allows "
                   f"{pct(avail_budget)} over 30 days.",
                   [target(ratio_bad(f"{HTTP}_count", http_mcp,

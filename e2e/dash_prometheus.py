@@ -1,0 +1,86 @@
+"""A real Prometheus (Debian's) for the tests: its own storage, a free loopback port, 1 s scrapes."""
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+from conftest import free_port
+
+
+class PromAPI:
+    """The parts of the HTTP API the tests use."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str, **params) -> dict:
+        body = requests.get(f"{self.url}{path}", params=params, timeout=10).json()
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        data = self.get("/api/v1/query", query=expr)
+        assert data["resultType"] == "vector", f"{expr}: {data['resultType']}"
+        return data["result"]
+
+    def rules(self) -> list[dict]:
+        return [r for g in self.get("/api/v1/rules")["groups"] for r in g["rules"]]
+
+    def wait_for(self, expr: str, what: str, timeout: float = 20) -> list[dict]:
+        """Poll until `expr` returns data; fails with `what` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException, RuntimeError):
+                result = self.query(expr)
+                if result:
+                    return result
+            time.sleep(0.25)
+        raise AssertionError(f"{what}: `{expr}` returned nothing within {timeout} s")
+
+
+def config(targets: list[str], rule_files: list[Path], interval: str = "1s") -> dict:
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [{"job_name": "mcp-server", "static_configs": [{"targets": targets}]}],
+    }
+
+
+@contextlib.contextmanager
+def running_prometheus(tmp_path: Path, targets: list[str], rule_files: list[Path]):
+    """Start `prometheus` scraping `targets` with `rule_files` loaded; yields its API."""
+    port = free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump(config(targets, rule_files)))
+    log = open(tmp_path / "prometheus.log", "wb")
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT)
+    api = PromAPI(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {(tmp_path / 'prometheus.log').read_text()}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{api.url}/-/ready", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("prometheus not ready after 20 s")
+            time.sleep(0.1)
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
