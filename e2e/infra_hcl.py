@@ -27,6 +27,7 @@ _FUNCTIONS = {
     "max": max,
     "tostring": lambda v: _to_string(v),
     "length": len,
+    "join": lambda sep, items: sep.join(items),
 }
 
 
