@@ -362,17 +362,15 @@ def variables() -> list[dict]:
     query = {"type": "prometheus", "uid": "${datasource}"}
     return [
         {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-         "current": {}, "hide": 0, "refresh": 1, "regex": "", "skipUrlSync": False},
+         "hide": 0, "refresh": 1, "regex": "", "skipUrlSync": False},
         {"name": "job", "label": "Job", "type": "query", "datasource": query,
          "query": {"query": "label_values(mcp_server_build_info, job)", "refId": "job"},
-         "definition": "label_values(mcp_server_build_info, job)",
          "current": {"text": JOB, "value": JOB}, "hide": 0, "refresh": 2, "sort": 1,
          "includeAll": False, "multi": False},
         {"name": "instance", "label": "Task", "type": "query", "datasource": query,
          "description": "One ECS task (task ARN in AMP, scrape address locally).",
          "query": {"query": 'label_values(mcp_server_build_info{job="$job"}, instance)',
                    "refId": "instance"},
-         "definition": 'label_values(mcp_server_build_info{job="$job"}, instance)',
          "current": {"text": "All", "value": "$__all"}, "hide": 0, "refresh": 2, "sort": 1,
          "includeAll": True, "allValue": ".*", "multi": True},
     ]
