@@ -1,0 +1,132 @@
+"""The Docker path of `just dev`, checked without a Docker engine: the compose file, the collector
+config it mounts and Grafana's provisioning agree with each other, with DESIGN.md's ports, with
+the sidecar's config and with the Justfile."""
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / "dev"
+COMPOSE = DEV / "compose.yaml"
+LOCAL = ROOT / "otel-collector/local.yaml"
+ECS = ROOT / "otel-collector/ecs.yaml"
+DESIGN = ROOT.parent / "shared/DESIGN.md"
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def design_ports() -> dict:
+    """The defaults DESIGN.md (the shared contract, beside the checkout) promises."""
+    text = DESIGN.read_text()
+    admin = re.search(r"admin \(never behind the ALB\) \| `127\.0\.0\.1:(\d+)`", text)
+    otlp = re.search(r"HTTP/protobuf to `http://127\.0\.0\.1:(\d+)`\s+or gRPC to `:(\d+)`", text)
+    assert admin and otlp, "DESIGN.md no longer states the admin and OTLP ports"
+    return {"admin": int(admin.group(1)), "otlp_http": int(otlp.group(1)),
+            "otlp_grpc": int(otlp.group(2))}
+
+
+def published(service: dict) -> dict[int, str]:
+    """container port -> host address of every published port."""
+    out = {}
+    for spec in service.get("ports", []):
+        host, _, rest = spec.rpartition(":")
+        out[int(rest)] = host
+    return out
+
+
+def test_compose_runs_the_four_pinned_services_on_loopback():
+    services = load(COMPOSE)["services"]
+    assert set(services) == {"otel-collector", "prometheus", "grafana", "jaeger"}
+    for name, svc in services.items():
+        image, _, tag = svc["image"].rpartition(":")
+        assert image and re.match(r"^v?\d+\.\d+\.\d+$", tag), f"{name}: pin a version: {svc['image']}"
+        for port, host in published(svc).items():
+            assert host.startswith("127.0.0.1:"), f"{name}: port {port} published beyond loopback"
+    assert "contrib" in services["otel-collector"]["image"]
+
+
+def test_compose_mounts_exist_and_are_the_right_files():
+    services = load(COMPOSE)["services"]
+    mounts = {}
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            path = (DEV / source).resolve()
+            assert path.exists(), f"{name}: {source} does not exist"
+            mounts[(name, target)] = path
+    config_flag = services["otel-collector"]["command"][0].split("=", 1)[1]
+    assert mounts[("otel-collector", config_flag)] == LOCAL
+    assert mounts[("prometheus", "/etc/prometheus/rules")] == ROOT / "dashboards/alerts"
+    assert mounts[("grafana", "/etc/grafana/provisioning")] == DEV / "grafana/provisioning"
+    dashboards_path = load(DEV / "grafana/provisioning/dashboards/dashboards.yaml")["providers"][0]["options"]["path"]
+    assert mounts[("grafana", dashboards_path)] == ROOT / "dashboards/grafana"
+
+
+def test_compose_prometheus_config_is_valid_and_loads_the_mounted_rules():
+    cfg = DEV / "prometheus/compose.yml"
+    proc = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert load(cfg)["rule_files"] == ["/etc/prometheus/rules/*.rules.yaml"]
+    # The collector remote-writes into it, so the receiver must be on.
+    assert "--web.enable-remote-write-receiver" in load(COMPOSE)["services"]["prometheus"]["command"]
+
+
+def test_collector_pipelines_only_use_defined_components_and_use_them_all():
+    cfg = load(LOCAL)
+    used = {"extensions": set(cfg["service"]["extensions"])}
+    for pipeline in cfg["service"]["pipelines"].values():
+        for kind in ("receivers", "processors", "exporters"):
+            used.setdefault(kind, set()).update(pipeline[kind])
+    for kind, names in used.items():
+        assert names == set(cfg[kind]), f"{kind}: used {sorted(names)}, defined {sorted(cfg[kind])}"
+
+
+def test_collector_ports_and_targets_agree_with_design_compose_and_the_sidecar():
+    ports = design_ports()
+    local, ecs = load(LOCAL), load(ECS)
+    services = load(COMPOSE)["services"]
+    for proto, key in (("grpc", "otlp_grpc"), ("http", "otlp_http")):
+        port = int(local["receivers"]["otlp"]["protocols"][proto]["endpoint"].rsplit(":", 1)[1])
+        assert port == ports[key] == int(ecs["receivers"]["otlp"]["protocols"][proto]["endpoint"].rsplit(":", 1)[1])
+        assert published(services["otel-collector"])[port] == f"127.0.0.1:{port}"
+    (local_job,) = local["receivers"]["prometheus"]["config"]["scrape_configs"]
+    (ecs_job,) = ecs["receivers"]["prometheus"]["config"]["scrape_configs"]
+    assert local_job["job_name"] == ecs_job["job_name"] == "mcp-server"
+    assert local_job["metrics_path"] == ecs_job["metrics_path"] == "/metrics"
+    (target,) = local_job["static_configs"][0]["targets"]
+    assert target == f"host.docker.internal:{ports['admin']}"
+    assert "host.docker.internal:host-gateway" in services["otel-collector"]["extra_hosts"]
+    # Exporters point at compose services, on the ports those listen on.
+    assert local["exporters"]["otlp_grpc/jaeger"]["endpoint"] == "jaeger:4317"
+    assert local["exporters"]["prometheus_remote_write"]["endpoint"] == "http://prometheus:9090/api/v1/write"
+
+
+def test_grafana_datasources_point_at_the_compose_services():
+    sources = {d["type"]: d for d in load(DEV / "grafana/provisioning/datasources/datasources.yaml")["datasources"]}
+    assert sources["prometheus"]["url"] == "http://prometheus:9090" and sources["prometheus"]["isDefault"]
+    assert sources["jaeger"]["url"] == "http://jaeger:16686"
+    assert published(load(COMPOSE)["services"]["jaeger"])[16686] == "127.0.0.1:16686"
+
+
+def test_native_defaults_agree_with_design():
+    ports = design_ports()
+    script = (DEV / "up.sh").read_text()
+    assert f"APP__ADMIN__ADDR:-127.0.0.1:{ports['admin']}" in script
+    assert f"DEV_OTLP_HTTP_ADDR:-127.0.0.1:{ports['otlp_http']}" in script
+    assert f"DEV_OTLP_GRPC_ADDR:-127.0.0.1:{ports['otlp_grpc']}" in script
+    assert "job_name: mcp-server" in script
+
+
+def test_justfile_recipes_run_the_dev_scripts_and_the_load_generator():
+    just = shutil.which("just") or str(Path(sys.executable).parent / "just")
+    shown = {r: subprocess.run([just, "--show", r], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout for r in ("dev", "dev-down", "load")}
+    assert "dev/up.sh" in shown["dev"]
+    assert "dev/down.sh" in shown["dev-down"]
+    assert "scripts/load.py" in shown["load"]
