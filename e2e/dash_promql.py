@@ -140,3 +140,25 @@ def lint(query: Query, dashboard_panel: bool) -> list[str]:
                 if "le" not in labels:
                     problems.append(f"histogram_quantile aggregation drops le: {node.prettify()}")
     return problems
+
+
+def unmatched(query, expr: str) -> list[str]:
+    """What `expr` names that the data behind `query` (expr -> result list) does not have: each
+    selector must match series, and each label it matches on or groups by must exist there.
+    Names the rule files record are checked through their own expressions instead."""
+    problems, recorded = [], recorded_names()
+    for sel in selectors(expr):
+        if sel.name in recorded:
+            continue
+        if not query(f"count({selector_text(sel)})"):
+            problems.append(f"no series match {selector_text(sel)}")
+            continue
+        for label in matchers(sel):
+            if not query(f'count({sel.name}{{job="{JOB}", {label}!=""}})'):
+                problems.append(f"{sel.name} has no label {label}")
+    for labels, inner in grouping(expr):
+        for label in set(labels) - {"le"}:
+            if not any(query(f'count({s.name}{{job="{JOB}", {label}!=""}})') for s in inner
+                       if s.name not in recorded):
+                problems.append(f"grouped by {label}, which no aggregated series has")
+    return problems

@@ -1,0 +1,97 @@
+"""Every dashboard panel and alert rule against live data: the real service, a real Prometheus
+scraping it every second with the alert rules loaded, and scripts/load.py (what `just load`
+runs) as traffic. A panel naming a metric or label the service does not emit fails here.
+
+What Prometheus returned is written to e2e/.results/dashboards-live.json."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import dash_promql as dp
+from conftest import ROOT, start_server
+from dash_prometheus import running_prometheus
+
+RATE_INTERVAL = "1m"  # covers the whole load run, which ends seconds before the queries
+RESULTS = ROOT / "e2e/.results/dashboards-live.json"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dash-live")
+    # A little simulated work in ping, so latency panels show more than the first bucket.
+    server = start_server(tmp, {"APP__TOOLS__PING__DELAY_MS": "20"})
+    try:
+        with running_prometheus(tmp, [f"127.0.0.1:{server.admin_port}"], dp.rule_files()) as prom:
+            prom.wait_for('up{job="mcp-server"} == 1', "the service's metrics scraped")
+            load = subprocess.run(
+                [sys.executable, str(ROOT / "scripts/load.py"), "--url", server.url,
+                 "--duration", "4", "--concurrency", "2", "--json"],
+                capture_output=True, text=True, timeout=60)
+            assert load.returncode == 0, load.stdout + load.stderr
+            summary = json.loads(load.stdout)
+            prom.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="mcp-server"}}) '
+                          f'>= {summary["requests"]}', "every MCP call of the load scraped")
+            prom.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="mcp-server"}}',
+                          "the recording rules evaluated")
+            record = {"load": summary}
+            yield prom, record
+            RESULTS.parent.mkdir(exist_ok=True)
+            RESULTS.write_text(json.dumps(record, indent=2))
+    finally:
+        server.stop(9)
+
+
+def finite(result: list[dict]) -> list[dict]:
+    return [r for r in result if math.isfinite(float(r["value"][1]))]
+
+
+def test_every_panel_query_returns_data(live):
+    prom, record = live
+    queries = dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL)
+    record["panels"] = {q.name: {"expr": q.expr, "result": prom.query(q.expr)} for q in queries}
+    empty = [f"{name}: {r['expr']}" for name, r in record["panels"].items() if not finite(r["result"])]
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+    print(f"{len(queries)} panel queries returned data")
+
+
+def test_recording_rules_return_data(live):
+    prom, record = live
+    records = [q for q in dp.rule_queries() if q.kind == "record"]
+    record["records"] = {q.name: prom.query(f'{q.name}{{job="mcp-server"}}') for q in records}
+    assert all(finite(r) for r in record["records"].values()), record["records"]
+
+
+def test_every_selector_and_label_exists_in_what_the_service_emits(live):
+    prom, _ = live
+    queries = dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL) + dp.rule_queries()
+    problems = [f"{q.name}: {p}" for q in queries for p in dp.unmatched(prom.query, q.expr)]
+    assert not problems, "\n".join(problems)
+
+
+def test_alerts_evaluate_cleanly_and_none_fires_under_healthy_load(live):
+    prom, record = live
+    rules = prom.rules()
+    assert {r["name"] for r in rules if r["type"] == "alerting"} == \
+        {q.name for q in dp.rule_queries() if q.kind == "alert"}
+    assert [r["name"] for r in rules if r["health"] != "ok"] == [], rules
+    assert [r["name"] for r in rules if r["type"] == "alerting" and r["state"] != "inactive"] == []
+    alerts = [q for q in dp.rule_queries() if q.kind == "alert"]
+    record["alerts"] = {q.name: prom.query(q.expr) for q in alerts}
+    assert {n: r for n, r in record["alerts"].items() if r} == {}
+    print(f"{len(alerts)} alert expressions evaluated, none active")
+
+
+def test_checks_fail_for_a_metric_or_label_the_service_does_not_emit(live):
+    prom, _ = live
+    real = next(q for q in dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL)
+                if "gen_ai_tool_name" in q.expr and "_count" in q.expr)
+    misnamed = real.expr.replace("mcp_server_operation_duration_seconds_count",
+                                 "mcp_server_operation_duration_seconds_total")
+    assert not finite(prom.query(misnamed))
+    assert any("no series match mcp_server_operation_duration_seconds_total" in p
+               for p in dp.unmatched(prom.query, misnamed))
+    mislabelled = real.expr.replace("gen_ai_tool_name", "gen_ai_tool")
+    assert any("gen_ai_tool" in p for p in dp.unmatched(prom.query, mislabelled))
