@@ -23,7 +23,8 @@ pub struct App {
 
 impl App {
     /// Binds both listeners and builds the routers; nothing is served until [`App::run`].
-    pub async fn bind<H>(settings: &Settings, handler: Arc<H>) -> io::Result<Self>
+    /// `admin` holds the admin listener's routes (`/metrics`).
+    pub async fn bind<H>(settings: &Settings, handler: Arc<H>, admin: Router) -> io::Result<Self>
     where
         H: ServerHandler + Send + Sync + 'static,
     {
@@ -41,7 +42,7 @@ impl App {
         Ok(Self {
             server,
             public,
-            admin: Router::new(),
+            admin,
             readiness,
             mcp_shutdown,
         })

@@ -150,7 +150,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: &str, value: impl Into<Option<String>>, allowed: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        key: &str,
+        value: impl Into<Option<String>>,
+        allowed: impl Into<String>,
+    ) -> Self {
         Self {
             key: key.to_owned(),
             env: None,
@@ -172,12 +176,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration: {} ({})",
-            self.env_name(),
-            self.key
-        )?;
+        let env = self.env_name();
+        write!(f, "invalid configuration: {env}")?;
+        if !self.key.is_empty() && self.key != env {
+            write!(f, " ({})", self.key)?;
+        }
         match &self.value {
             _ if self.unknown_key => write!(f, " is not a known key")?,
             Some(v) => write!(f, " = {v:?}")?,

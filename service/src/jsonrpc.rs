@@ -53,8 +53,14 @@ impl JsonRpcError {
     }
 
     /// Adds the `x-request-id` so a caller can quote it when reporting a problem.
-    pub fn with_request_id(self, request_id: Option<&str>) -> Self {
-        self.with_data(json!({ "requestId": request_id }))
+    pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        match &mut self.data {
+            Some(Value::Object(data)) => {
+                data.insert("requestId".into(), json!(request_id));
+            }
+            _ => self.data = Some(json!({ "requestId": request_id })),
+        }
+        self
     }
 
     pub fn body(&self) -> Value {

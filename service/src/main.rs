@@ -31,6 +31,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Outbound HTTPS (JWKS, OTLP over TLS) uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -56,17 +58,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Longest wait for the span exporter at exit (inside ECS's stopTimeout with the defaults).
+const TELEMETRY_FLUSH: Duration = Duration::from_secs(3);
+
 async fn serve(settings: Settings) -> ExitCode {
-    telemetry::init_logging(&settings.log);
-    let task = match EcsTask::detect().await {
-        Some(Ok(task)) => Some(task),
-        Some(Err(err)) => {
-            tracing::warn!(error = %err, "could not read ECS task metadata");
-            None
+    let task = EcsTask::detect().await;
+    let telemetry = match telemetry::init(&settings, task.as_ref().and_then(|t| t.as_ref().ok())) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
         }
-        None => None,
     };
-    let task_id = task.as_ref().map_or("local", EcsTask::task_id);
+    if let Some(Err(err)) = &task {
+        tracing::warn!(error = %err, "could not read ECS task metadata");
+    }
+    let task_id = match &task {
+        Some(Ok(task)) => task.task_id(),
+        Some(Err(_)) => "unknown",
+        None => "local",
+    };
     let toolbox = Toolbox::new(&settings.tools, task_id);
     let handler = Arc::new(McpServer::new(
         toolbox,
@@ -75,7 +86,7 @@ async fn serve(settings: Settings) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
     ));
 
-    let app = match App::bind(&settings, handler).await {
+    let app = match App::bind(&settings, handler, telemetry.metrics.router()).await {
         Ok(app) => app,
         Err(err) => {
             tracing::error!(error = %err, "cannot start");
@@ -87,9 +98,11 @@ async fn serve(settings: Settings) -> ExitCode {
         metrics = %format!("http://{}/metrics", app.admin_addr()),
         version = env!("CARGO_PKG_VERSION"),
         task_id,
+        traces = ?telemetry.export,
         "listening"
     );
     app.run(shutdown_signal()).await;
+    telemetry.shutdown(TELEMETRY_FLUSH).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

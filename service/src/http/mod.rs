@@ -4,6 +4,7 @@
 pub mod guard;
 pub mod healthcheck;
 pub mod limits;
+pub mod observe;
 pub mod request_id;
 pub mod server;
 
@@ -61,6 +62,8 @@ where
         .route(LIVEZ_PATH, get(livez))
         .route(READYZ_PATH, get(readyz).with_state(readiness))
         .fallback(not_found)
+        // Router::layer runs after routing, so the observer sees the matched route.
+        .layer(from_fn(observe::middleware))
         .layer(from_fn(request_id::middleware))
 }
 

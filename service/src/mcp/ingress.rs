@@ -8,6 +8,7 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -22,8 +23,12 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::Service;
+use tracing::Instrument;
 
-use super::SUPPORTED_PROTOCOL_VERSIONS;
+use super::{
+    SUPPORTED_PROTOCOL_VERSIONS,
+    observe::{Observed, Operation},
+};
 use crate::{
     http::{limits::JsonRpcIdSlot, request_id::RequestId},
     jsonrpc::{JsonRpcError, code},
@@ -79,17 +84,22 @@ struct Meta<'a> {
     protocol_version: Option<Cow<'a, str>>,
 }
 
+/// Whether a tool name is registered (unknown names are labelled `_OTHER` in metrics).
+pub(super) type ToolLookup = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 #[derive(Clone)]
 pub(super) struct Ingress<S> {
     inner: S,
     max_body_bytes: usize,
+    tool_known: ToolLookup,
 }
 
 impl<S> Ingress<S> {
-    pub(super) fn new(inner: S, max_body_bytes: usize) -> Self {
+    pub(super) fn new(inner: S, max_body_bytes: usize, tool_known: ToolLookup) -> Self {
         Self {
             inner,
             max_body_bytes,
+            tool_known,
         }
     }
 }
@@ -98,7 +108,7 @@ impl<S, B> Service<Request> for Ingress<S>
 where
     S: Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + Unpin + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -109,26 +119,71 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let inner = self.inner.clone();
-        let max = self.max_body_bytes;
-        Box::pin(async move { Ok(handle(inner, max, req).await) })
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
     }
 }
 
-async fn handle<S, B>(mut inner: S, max_body_bytes: usize, req: Request) -> Response
+impl<S, B> Ingress<S>
 where
     S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
-    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    B: http_body::Body<Data = Bytes, Error = Infallible> + Send + Unpin + 'static,
 {
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let reject = |err: JsonRpcError| -> Response {
-        tracing::info!(status = err.status.as_u16(), code = err.code, error = %err.message, "rejected MCP request");
-        err.with_request_id(request_id.as_ref().map(RequestId::as_str))
-            .into_response()
-    };
+    async fn handle(mut self, req: Request) -> Response {
+        let request_id = req.extensions().get::<RequestId>().cloned();
+        let reject = |err: JsonRpcError| -> Response {
+            tracing::info!(status = err.status.as_u16(), code = err.code, error = %err.message, "rejected MCP request");
+            err.with_request_id(request_id.as_ref().map(RequestId::as_str))
+                .into_response()
+        };
+        let (mut parts, bytes) = match read_body(req, self.max_body_bytes).await {
+            Ok(read) => read,
+            Err(err) => return reject(err),
+        };
+        let info = match read_envelope(&bytes, &parts.headers) {
+            Ok(info) => info,
+            Err(err) => return reject(err),
+        };
+        if let Some(slot) = parts.extensions.get::<JsonRpcIdSlot>()
+            && let Some(id) = &info.id
+        {
+            let _ = slot.0.set(id.clone());
+        }
+        if let Err(err) = check_protocol_version(&parts.headers) {
+            return reject(err.with_id(info.id.as_ref()));
+        }
 
+        let operation = Operation::start(&info, |tool| (self.tool_known)(tool));
+        let span = operation.span.clone();
+        let jsonrpc_id = info.id.clone();
+        parts.extensions.insert(info);
+        let request = Request::from_parts(parts, Body::from(bytes));
+        let response = match self.inner.call(request).instrument(span).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let failed = response.status().is_client_error() || response.status().is_server_error();
+        let mut response = if failed && !is_json(response.headers()) {
+            plain_error_to_jsonrpc(response, jsonrpc_id.as_ref(), request_id.as_ref()).await
+        } else {
+            response.map(Body::new)
+        };
+        let sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        response.extensions_mut().insert(operation.summary());
+        response.map(|body| Body::new(Observed::new(body, operation, sse)))
+    }
+}
+
+/// Reads the whole body, refusing anything but JSON and anything over the limit.
+async fn read_body(
+    req: Request,
+    max_body_bytes: usize,
+) -> Result<(http::request::Parts, Bytes), JsonRpcError> {
     if !is_json(req.headers()) {
-        return reject(JsonRpcError::new(
+        return Err(JsonRpcError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code::INVALID_REQUEST,
             "Content-Type must be application/json",
@@ -147,70 +202,45 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_body_bytes as u64) {
-        return reject(too_large());
+        return Err(too_large());
     }
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, max_body_bytes).collect().await {
+        Ok(collected) => Ok((parts, collected.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(JsonRpcError::new(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            format!("could not read the request body: {e}"),
+        )),
+    }
+}
 
-    let (mut parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return reject(too_large()),
-        Err(e) => {
-            return reject(JsonRpcError::new(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_REQUEST,
-                format!("could not read the request body: {e}"),
-            ));
-        }
+/// An `MCP-Protocol-Version` header must name a version we speak (400 otherwise, per spec).
+fn check_protocol_version(headers: &HeaderMap) -> Result<(), JsonRpcError> {
+    let Some(requested) = headers.get(PROTOCOL_VERSION_HEADER) else {
+        return Ok(());
     };
-
-    let info = match read_envelope(&bytes, &parts.headers) {
-        Ok(info) => info,
-        Err(err) => return reject(err),
-    };
-    if let Some(slot) = parts.extensions.get::<JsonRpcIdSlot>()
-        && let Some(id) = &info.id
+    let requested = requested.to_str().unwrap_or_default();
+    if SUPPORTED_PROTOCOL_VERSIONS
+        .iter()
+        .any(|v| v.as_str() == requested)
     {
-        let _ = slot.0.set(id.clone());
+        return Ok(());
     }
-    if let Some(requested) = parts.headers.get(PROTOCOL_VERSION_HEADER) {
-        let requested = requested.to_str().unwrap_or_default();
-        if !SUPPORTED_PROTOCOL_VERSIONS
-            .iter()
-            .any(|v| v.as_str() == requested)
-        {
-            let supported: Vec<&str> = SUPPORTED_PROTOCOL_VERSIONS
-                .iter()
-                .map(|v| v.as_str())
-                .collect();
-            return reject(
-                JsonRpcError::new(
-                    StatusCode::BAD_REQUEST,
-                    UNSUPPORTED_PROTOCOL_VERSION,
-                    format!(
-                        "unsupported MCP-Protocol-Version {requested:?}; supported: {}",
-                        supported.join(", ")
-                    ),
-                )
-                .with_id(info.id.as_ref())
-                .with_data(json!({ "supported": supported, "requested": requested })),
-            );
-        }
-    }
-
-    let jsonrpc_id = info.id.clone();
-    parts.extensions.insert(info);
-    let response = match inner
-        .call(Request::from_parts(parts, Body::from(bytes)))
-        .await
-    {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let failed = response.status().is_client_error() || response.status().is_server_error();
-    if failed && !is_json(response.headers()) {
-        return plain_error_to_jsonrpc(response, jsonrpc_id.as_ref(), request_id.as_ref()).await;
-    }
-    response.map(Body::new)
+    let supported: Vec<&str> = SUPPORTED_PROTOCOL_VERSIONS
+        .iter()
+        .map(|v| v.as_str())
+        .collect();
+    Err(JsonRpcError::new(
+        StatusCode::BAD_REQUEST,
+        UNSUPPORTED_PROTOCOL_VERSION,
+        format!(
+            "unsupported MCP-Protocol-Version {requested:?}; supported: {}",
+            supported.join(", ")
+        ),
+    )
+    .with_data(json!({ "supported": supported, "requested": requested })))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -5,6 +5,7 @@
 //! want: a set of tools (and optionally prompts) over shared state.
 
 mod ingress;
+mod observe;
 mod server;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -62,10 +63,12 @@ where
         .disable_allowed_hosts()
         .with_max_request_body_bytes(options.max_body_bytes)
         .with_cancellation_token(options.shutdown.child_token());
+    let lookup = handler.clone();
+    let tool_known: ingress::ToolLookup = Arc::new(move |name| lookup.get_tool(name).is_some());
     let rmcp = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(NeverSessionManager::default()),
         config,
     );
-    ingress::Ingress::new(rmcp, options.max_body_bytes)
+    ingress::Ingress::new(rmcp, options.max_body_bytes, tool_known)
 }

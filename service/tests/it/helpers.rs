@@ -11,7 +11,6 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -34,15 +33,16 @@ impl TestServer {
             "mcp-server",
             "0.0.0-test",
         ));
-        let app = App::bind(&settings, handler).await.expect("bind");
-        let (addr, admin) = (app.public_addr(), app.admin_addr());
+        let app = App::bind(&settings, handler, axum::Router::new())
+            .await
+            .expect("bind");
+        let addr = app.public_addr();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
         }));
         Self {
             addr,
-            admin,
             stop: Some(stop),
             task: Some(task),
         }

@@ -1,0 +1,186 @@
+//! The HTTP server span, the `http.server.*` metrics and the access log line: one place that
+//! sees every request from arrival to the last byte of its response.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, MatchedPath, Request},
+    http::{Method, StatusCode, Version, header},
+    middleware::Next,
+    response::Response,
+};
+use metrics::Label;
+use tracing::{Instrument, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::{limits::Guarded, request_id::RequestId};
+use crate::telemetry::{
+    self,
+    metrics::{labels, names},
+    semconv,
+};
+
+/// What an RPC endpoint behind this layer says about a request, for the access log: put in the
+/// response's extensions by the endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct RpcSummary {
+    pub method: Option<String>,
+    /// The tool or prompt called.
+    pub target: Option<String>,
+    /// Set once the outcome is known (a JSON-RPC error code, `tool_error`).
+    pub error_type: Arc<OnceLock<String>>,
+}
+
+pub async fn middleware(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = known_method(req.method());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        request_id = %request_id,
+    );
+    if !span.is_disabled() {
+        let _ = span.set_parent(telemetry::context_from_headers(req.headers()));
+        span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
+        span.set_attribute(semconv::URL_PATH, req.uri().path().to_owned());
+        span.set_attribute(semconv::URL_SCHEME, "http");
+        span.set_attribute(semconv::NETWORK_PROTOCOL_NAME, "http");
+        span.set_attribute(
+            semconv::NETWORK_PROTOCOL_VERSION,
+            protocol_version(req.version()),
+        );
+        if let Some(route) = &route {
+            span.set_attribute(semconv::HTTP_ROUTE, route.clone());
+        }
+        if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>()
+        {
+            span.set_attribute(semconv::CLIENT_ADDRESS, peer.ip().to_string());
+        }
+        if let Some(agent) = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            span.set_attribute(semconv::USER_AGENT_ORIGINAL, agent.to_owned());
+        }
+    }
+    metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
+    let response = next.run(req).instrument(span.clone()).await;
+    let observation = Observation {
+        started,
+        span,
+        method,
+        route,
+        status: response.status(),
+        rpc: response.extensions().get::<RpcSummary>().cloned(),
+    };
+    response.map(|body| Body::new(Guarded::new(body, observation)))
+}
+
+/// Methods outside the registered set become `_OTHER` (bounded label values).
+fn known_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => semconv::OTHER,
+    }
+}
+
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// Recorded when the response body is finished (or abandoned), so streamed responses are
+/// measured to their last byte.
+struct Observation {
+    started: Instant,
+    span: Span,
+    method: &'static str,
+    route: Option<String>,
+    status: StatusCode,
+    rpc: Option<RpcSummary>,
+}
+
+impl Drop for Observation {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).decrement(1.0);
+        let status = self.status.as_u16();
+        // Server spans: only 5xx are errors (semantic conventions).
+        let error_type = self.status.is_server_error().then(|| status.to_string());
+        let mut metric_labels = vec![
+            Label::new(labels::HTTP_REQUEST_METHOD, self.method),
+            Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status.to_string()),
+        ];
+        if let Some(route) = &self.route {
+            metric_labels.push(Label::new(labels::HTTP_ROUTE, route.clone()));
+        }
+        if let Some(error_type) = &error_type {
+            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.clone()));
+        }
+        metrics::histogram!(names::HTTP_REQUEST_DURATION, metric_labels)
+            .record(elapsed.as_secs_f64());
+
+        if !self.span.is_disabled() {
+            self.span
+                .set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+            if let Some(error_type) = &error_type {
+                self.span
+                    .set_attribute(semconv::ERROR_TYPE, error_type.clone());
+                self.span.record("otel.status_code", "ERROR");
+            }
+        }
+        // Health checks arrive every few seconds from every load balancer node: metrics only.
+        let health = matches!(
+            self.route.as_deref(),
+            Some(super::LIVEZ_PATH | super::READYZ_PATH)
+        );
+        if health && self.status == StatusCode::OK {
+            return;
+        }
+        let rpc = self.rpc.as_ref();
+        tracing::info!(
+            parent: &self.span,
+            http.method = self.method,
+            http.route = self.route.as_deref().unwrap_or(""),
+            http.status = status,
+            mcp.method = rpc.and_then(|r| r.method.as_deref()),
+            mcp.target = rpc.and_then(|r| r.target.as_deref()),
+            mcp.error = rpc.and_then(|r| r.error_type.get().map(String::as_str)).filter(|e| !e.is_empty()),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The MCP server span and the `mcp.server.operation.duration` metric (OpenTelemetry MCP
+//! semantic conventions), for every JSON-RPC request whatever handler serves it: a tool added
+//! later is traced and measured without doing anything.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use metrics::Label;
+use opentelemetry::trace::TraceContextExt as _;
+use serde_json::Value;
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::ingress::McpRequestInfo;
+use crate::{
+    http::observe::RpcSummary,
+    telemetry::{
+        self,
+        metrics::{labels, names},
+        semconv,
+    },
+};
+
+/// Method names from the MCP specifications; anything else is labelled `_OTHER`.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
+/// One MCP request being served.
+pub(super) struct Operation {
+    started: Instant,
+    pub(super) span: Span,
+    jsonrpc_id: Option<Value>,
+    method_label: &'static str,
+    tool_label: Option<String>,
+    protocol_version: Option<String>,
+    summary: RpcSummary,
+}
+
+impl Operation {
+    /// Opens the span: its parent is the caller's `_meta.traceparent` when there is one (the MCP
+    /// convention) with a link to the HTTP span, else the HTTP span itself.
+    pub(super) fn start(info: &McpRequestInfo, tool_known: impl FnOnce(&str) -> bool) -> Self {
+        let method = info.method.as_deref().unwrap_or("");
+        let target = match method {
+            "tools/call" | "prompts/get" => info.name.as_deref(),
+            _ => None,
+        };
+        let name = match target {
+            Some(target) => format!("{method} {target}"),
+            None => method.to_owned(),
+        };
+        let span = tracing::info_span!(
+            "mcp.server",
+            otel.name = %name,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+        );
+        if !span.is_disabled() {
+            if let Some(traceparent) = &info.traceparent {
+                let cx = telemetry::context_from_meta(traceparent, info.tracestate.as_deref());
+                if cx.span().span_context().is_valid() {
+                    let http = Span::current().context().span().span_context().clone();
+                    let _ = span.set_parent(cx);
+                    if http.is_valid() {
+                        span.add_link(http);
+                    }
+                }
+            }
+            span.set_attribute(semconv::MCP_METHOD_NAME, method.to_owned());
+            if let Some(version) = &info.protocol_version {
+                span.set_attribute(semconv::MCP_PROTOCOL_VERSION, version.clone());
+            }
+            if let Some(id) = &info.id {
+                span.set_attribute(semconv::JSONRPC_REQUEST_ID, id_string(id));
+            }
+            match (method, target) {
+                ("tools/call", Some(tool)) => {
+                    span.set_attribute(semconv::GEN_AI_TOOL_NAME, tool.to_owned());
+                    span.set_attribute(semconv::GEN_AI_OPERATION_NAME, semconv::EXECUTE_TOOL);
+                }
+                ("prompts/get", Some(prompt)) => {
+                    span.set_attribute(semconv::GEN_AI_PROMPT_NAME, prompt.to_owned())
+                }
+                _ => {}
+            }
+        }
+        let method_label = KNOWN_METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or(semconv::OTHER);
+        let tool_label = match (method, info.name.as_deref()) {
+            ("tools/call", Some(tool)) if tool_known(tool) => Some(tool.to_owned()),
+            ("tools/call", _) => Some(semconv::OTHER.to_owned()),
+            _ => None,
+        };
+        Self {
+            started: Instant::now(),
+            span,
+            jsonrpc_id: info.id.clone(),
+            method_label,
+            tool_label,
+            protocol_version: info.protocol_version.clone(),
+            summary: RpcSummary {
+                method: info.method.clone(),
+                target: target.map(str::to_owned),
+                error_type: Default::default(),
+            },
+        }
+    }
+
+    pub(super) fn summary(&self) -> RpcSummary {
+        self.summary.clone()
+    }
+
+    /// Looks at one response message; the first one answering our request decides the outcome.
+    fn inspect(&self, message: &Value) {
+        if self.summary.error_type.get().is_some() || message.get("id") != self.jsonrpc_id.as_ref()
+        {
+            return;
+        }
+        let error_type = if let Some(error) = message.get("error") {
+            let code = error
+                .get("code")
+                .and_then(Value::as_i64)
+                .unwrap_or_default()
+                .to_string();
+            if !self.span.is_disabled() {
+                self.span
+                    .set_attribute(semconv::RPC_RESPONSE_STATUS_CODE, code.clone());
+                let description = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                self.span.record("otel.status_description", description);
+            }
+            code
+        } else if message.pointer("/result/isError") == Some(&Value::Bool(true)) {
+            semconv::TOOL_ERROR.to_owned()
+        } else {
+            String::new()
+        };
+        if !error_type.is_empty() && !self.span.is_disabled() {
+            self.span
+                .set_attribute(semconv::ERROR_TYPE, error_type.clone());
+            self.span.record("otel.status_code", "ERROR");
+        }
+        let _ = self.summary.error_type.set(error_type);
+    }
+
+    /// Reads the messages in one body chunk: a JSON body, or SSE `data:` lines.
+    fn inspect_chunk(&self, chunk: &[u8], sse: bool) {
+        if self.summary.error_type.get().is_some() {
+            return;
+        }
+        if !sse {
+            if let Ok(message) = serde_json::from_slice::<Value>(chunk) {
+                self.inspect(&message);
+            }
+            return;
+        }
+        for line in chunk.split(|b| *b == b'\n') {
+            if let Some(data) = line.strip_prefix(b"data:")
+                && let Ok(message) = serde_json::from_slice::<Value>(data)
+            {
+                self.inspect(&message);
+            }
+        }
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        let mut metric_labels = vec![Label::new(labels::MCP_METHOD_NAME, self.method_label)];
+        if let Some(tool) = &self.tool_label {
+            metric_labels.push(Label::new(labels::GEN_AI_TOOL_NAME, tool.clone()));
+        }
+        if let Some(version) = &self.protocol_version {
+            metric_labels.push(Label::new(labels::MCP_PROTOCOL_VERSION, version.clone()));
+        }
+        if let Some(error_type) = self.summary.error_type.get().filter(|e| !e.is_empty()) {
+            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.clone()));
+        }
+        metrics::histogram!(names::MCP_OPERATION_DURATION, metric_labels)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// `jsonrpc.request.id` is a string attribute whatever the id's JSON type.
+fn id_string(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A response body that shows each chunk to its [`Operation`] and ends it with the body.
+pub(super) struct Observed<B> {
+    body: B,
+    operation: Arc<Operation>,
+    sse: bool,
+}
+
+impl<B> Observed<B> {
+    pub(super) fn new(body: B, operation: Operation, sse: bool) -> Self {
+        Self {
+            body,
+            operation: Arc::new(operation),
+            sse,
+        }
+    }
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Observed<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.operation.inspect_chunk(data, self.sse);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

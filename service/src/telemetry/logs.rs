@@ -1,0 +1,193 @@
+//! Logs: one JSON object per line on stdout (`timestamp`, `level`, `message`, `target`, the
+//! event's fields, and from the enclosing spans `request_id`, `trace_id`, `span_id`), or a
+//! compact human format for local use.
+
+use std::{collections::BTreeMap, fmt};
+
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use serde_json::{Map, Value};
+use tracing::{
+    Event, Subscriber,
+    field::{Field, Visit},
+    span,
+};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::filter_fn,
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::Writer,
+        time::{FormatTime, SystemTime},
+    },
+    layer::{Context, SubscriberExt},
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
+
+use crate::config::LogFormat;
+
+/// Span fields copied onto every log line written inside the span.
+const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id"];
+const TRACER_NAME: &str = "mcp-server";
+
+/// Installs the global subscriber: logs filtered by `level`, and (when tracing is on) spans of
+/// this crate sent to OpenTelemetry whatever the log level is.
+pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider>) {
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(JsonLines)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+    }
+    .with_filter(EnvFilter::new(level));
+    let spans = tracer.map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(TRACER_NAME))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(|meta| {
+                meta.is_span() && meta.target().starts_with("mcp_server")
+            }))
+    });
+    tracing_subscriber::registry()
+        .with(ContextFieldsLayer)
+        .with(spans)
+        .with(logs)
+        .init();
+}
+
+/// The [`CONTEXT_FIELDS`] of a span, kept in its extensions.
+#[derive(Default)]
+struct ContextFields(BTreeMap<&'static str, Value>);
+
+struct ContextFieldsLayer;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ContextFieldsLayer {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = ContextFields::default();
+        attrs.record(&mut ContextVisitor(&mut fields));
+        if !fields.0.is_empty()
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<ContextFields>() {
+            Some(fields) => values.record(&mut ContextVisitor(fields)),
+            None => {
+                let mut fields = ContextFields::default();
+                values.record(&mut ContextVisitor(&mut fields));
+                if !fields.0.is_empty() {
+                    extensions.insert(fields);
+                }
+            }
+        }
+    }
+}
+
+struct ContextVisitor<'a>(&'a mut ContextFields);
+
+impl ContextVisitor<'_> {
+    fn keep(&mut self, field: &Field, value: Value) {
+        if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name()) {
+            self.0.0.insert(name, value);
+        }
+    }
+}
+
+impl Visit for ContextVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.keep(field, Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.keep(field, Value::from(format!("{value:?}")));
+    }
+}
+
+/// Collects an event's fields into a JSON object.
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut line = Map::new();
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        line.insert("timestamp".into(), Value::from(timestamp));
+        line.insert(
+            "level".into(),
+            Value::from(event.metadata().level().as_str()),
+        );
+        event.record(&mut JsonVisitor(&mut line));
+        line.insert("target".into(), Value::from(event.metadata().target()));
+        if let Some(scope) = ctx.event_scope() {
+            let mut innermost = None;
+            for span in scope {
+                innermost.get_or_insert_with(|| span.id());
+                if let Some(fields) = span.extensions().get::<ContextFields>() {
+                    for (name, value) in &fields.0 {
+                        line.entry(*name).or_insert_with(|| value.clone());
+                    }
+                }
+            }
+            if let Some(id) = innermost {
+                let cx = tracing::dispatcher::get_default(|d| {
+                    tracing_opentelemetry::get_otel_context(&id, d)
+                });
+                if let Some(cx) = cx {
+                    let span = cx.span();
+                    let sc = span.span_context();
+                    if sc.is_valid() {
+                        line.insert("trace_id".into(), Value::from(sc.trace_id().to_string()));
+                        line.insert("span_id".into(), Value::from(sc.span_id().to_string()));
+                    }
+                }
+            }
+        }
+        let json = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{json}")
+    }
+}
