@@ -5,8 +5,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEV_DIR=${DEV_DIR:-$ROOT/.dev}
 
-# ours NAME PID PROGRAM: still that process (a PID may have been reused since)?
-ours() { ps -p "$2" -o args= 2>/dev/null | grep -qF -- "$3"; }
+# ours NAME PID PROGRAM: still that process, and not already exited (a zombie waiting to be
+# reaped), and not another that reused the PID?
+ours() {
+  local state
+  state=$(ps -p "$2" -o stat=,args= 2>/dev/null) || return 1
+  [[ $state != Z* ]] && grep -qF -- "$3" <<<"$state"
+}
 
 if [ -f "$DEV_DIR/pids" ]; then
   tac "$DEV_DIR/pids" | while read -r name pid program; do

@@ -25,11 +25,12 @@ def just(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedPro
 
 
 def alive(pid: int) -> bool:
+    """Running; an exited process its new parent has not reaped yet (state Z) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_until(check, what: str, timeout: float = 20):
