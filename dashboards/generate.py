@@ -71,28 +71,28 @@ def sli_expr(slo: str, window: str) -> str:
 
 
 SLO_TEXT = {
-    "availability": ("5xx answers on POST /mcp", "availability",
+    "availability": ("5xx answers on POST /mcp",
                      "Check the 5xx status mix: 503 shedding, 500 bugs, 504 timeouts."),
-    "latency": (f"POST /mcp answers slower than {LATENCY_THRESHOLD_S}s", "latency",
+    "latency": (f"POST /mcp answers slower than {LATENCY_THRESHOLD_S}s",
                 "Find the slow method or tool on the dashboard, then check CPU and in-flight "
                 "requests per task."),
 }
 
 
 def burn_alerts(slo: str) -> list[dict]:
-    what, name, check = SLO_TEXT[slo]
+    what, check = SLO_TEXT[slo]
     rules = []
     for kind, burn, long_w, short_w, for_, severity in BURN_RATES:
         limit = f"({burn} * {budget(slo)})"
-        alert = f"McpServer{name.capitalize()}{kind}"
+        alert = f"McpServer{slo.capitalize()}{kind}"
         rules.append({
             "alert": alert,
             "expr": (f'{sli_record(slo, long_w)}{{job="{JOB}"}} > {limit}\nand\n'
                      f'{sli_record(slo, short_w)}{{job="{JOB}"}} > {limit}'),
             "for": for_,
-            "labels": {"severity": severity, "slo": name},
+            "labels": {"severity": severity, "slo": slo},
             "annotations": {
-                "summary": (f"{{{{ $labels.job }}}}: {what} are spending the 30-day {name} error "
+                "summary": (f"{{{{ $labels.job }}}}: {what} are spending the 30-day {slo} error "
                             f"budget {burn}x too fast ({{{{ $value | humanizePercentage }}}} of "
                             f"requests over the last {long_w})"),
                 "description": (f"Both the {long_w} and {short_w} windows exceed {burn}x the "
