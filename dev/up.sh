@@ -66,7 +66,7 @@ serving() {
 port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 if [ "$MODE" = compose ]; then
-  docker compose -f "$ROOT/dev/compose.yaml" up -d
+  docker compose -f "$ROOT/dev/compose.yaml" up -d --wait
   # The collector container scrapes the admin listener through the Docker host gateway.
   ADMIN_ADDR=0.0.0.0:${ADMIN_ADDR##*:}
   OTLP_HTTP=127.0.0.1:4318
