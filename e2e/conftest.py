@@ -66,7 +66,10 @@ class Server:
 
 def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None = None,
                  wait_ready: bool = True, binary: str = SERVER_BIN) -> Server:
-    port, admin_port = free_port(), free_port()
+    env = env or {}
+    # A test may pin a port (e.g. a load balancer slot); otherwise pick free ones.
+    port = int(env["APP__HTTP__ADDR"].rsplit(":", 1)[1]) if "APP__HTTP__ADDR" in env else free_port()
+    admin_port = int(env["APP__ADMIN__ADDR"].rsplit(":", 1)[1]) if "APP__ADMIN__ADDR" in env else free_port()
     full_env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("APP__", "OTEL_", "RUST_LOG", "ECS_CONTAINER_METADATA"))
@@ -77,7 +80,7 @@ def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None
         "APP__SHUTDOWN__DRAIN_DELAY_MS": "0",
         "APP__SHUTDOWN__GRACE_MS": "5000",
     })
-    full_env.update(env or {})
+    full_env.update(env)
     log_path = tmp_path / f"server-{port}.log"
     log_file = open(log_path, "wb")
     proc = subprocess.Popen([binary, *(args or [])], env=full_env, stdout=log_file,

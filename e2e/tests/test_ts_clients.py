@@ -34,7 +34,7 @@ def test_official_client(server, sdk, mode, version):
     assert seen["protocolVersion"] == version
     assert seen["sessionId"] is None, "stateless: no session id"
     assert seen["server"]["name"] == "mcp-server"
-    assert seen["tools"] == ["echo", "ping"]
+    assert seen["tools"] == ["echo", "ping", "whoami"]
     for ping in seen["pings"]:
         assert ping["text"].startswith("pong! taskId=local v=0.1.0 d="), ping
         assert ping["structured"]["taskId"] == "local"

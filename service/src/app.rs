@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    http::{self, Readiness, Server},
+    http::{self, Readiness, Server, auth::Authenticator},
     mcp::{self, EndpointOptions},
 };
 
@@ -23,11 +23,16 @@ pub struct App {
 
 impl App {
     /// Binds both listeners and builds the routers; nothing is served until [`App::run`].
+    /// A configuration problem found here (e.g. an unreadable JWKS file) is an
+    /// [`io::ErrorKind::InvalidInput`] error.
     /// `admin` holds the admin listener's routes (`/metrics`).
     pub async fn bind<H>(settings: &Settings, handler: Arc<H>, admin: Router) -> io::Result<Self>
     where
         H: ServerHandler + Send + Sync + 'static,
     {
+        let auth = Authenticator::from_settings(&settings.auth)
+            .await
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let server = Server::bind(settings).await?;
         let mcp_shutdown = CancellationToken::new();
         let endpoint = mcp::endpoint(
@@ -38,7 +43,7 @@ impl App {
             },
         );
         let readiness = Readiness::default();
-        let public = http::router(&settings.http, endpoint, readiness.clone());
+        let public = http::router(&settings.http, endpoint, readiness.clone(), auth);
         Ok(Self {
             server,
             public,

@@ -12,6 +12,11 @@ use mcp_server::{
     tools::{self, Toolbox},
 };
 
+// Many small, short-lived allocations per request (JSON trees, headers, futures): mimalloc
+// handles them with less contention and fragmentation than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Stateless MCP server (Streamable HTTP). Configured by APP__* environment variables and an
 /// optional TOML file named by APP_CONFIG_FILE; see README.md.
 #[derive(Parser)]
@@ -31,8 +36,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Outbound HTTPS (JWKS, OTLP over TLS) uses rustls with the ring provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
 const TELEMETRY_FLUSH: Duration = Duration::from_secs(3);
 
 async fn serve(settings: Settings) -> ExitCode {
+    mcp_server::install_tls_provider();
     let task = EcsTask::detect().await;
     let telemetry = match telemetry::init(&settings, task.as_ref().and_then(|t| t.as_ref().ok())) {
         Ok(telemetry) => telemetry,
@@ -90,7 +94,13 @@ async fn serve(settings: Settings) -> ExitCode {
         Ok(app) => app,
         Err(err) => {
             tracing::error!(error = %err, "cannot start");
-            return ExitCode::FAILURE;
+            eprintln!("cannot start: {err}");
+            // Configuration problems exit like configuration errors.
+            return ExitCode::from(if err.kind() == std::io::ErrorKind::InvalidInput {
+                2
+            } else {
+                1
+            });
         }
     };
     tracing::info!(

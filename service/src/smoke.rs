@@ -35,9 +35,7 @@ pub type Client = RunningService<RoleClient, ClientConfig>;
 
 /// Connects to `url` in the given era; `bearer` is sent as `Authorization: Bearer ...`.
 pub async fn connect(url: &str, era: Era, bearer: Option<&str>) -> anyhow::Result<Client> {
-    // TLS for https:// URLs (a deployed ALB) with the ring provider; installing twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
+    let http = crate::http_client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the HTTP client")?;

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -80,41 +79,40 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-fn forbidden(req: &Request, message: String) -> Response {
-    JsonRpcError::new(StatusCode::FORBIDDEN, code::INVALID_REQUEST, message)
-        .with_request_id(req.extensions().get::<RequestId>().map(RequestId::as_str))
-        .into_response()
-}
-
-pub async fn middleware(State(guard): State<OriginGuard>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
-    match host {
-        Some(h) if guard.host_allowed(&h) => {}
-        Some(h) => {
-            tracing::warn!(host = %h, "rejected request: Host not allowed");
-            return forbidden(
-                &req,
-                format!("Host header {h:?} is not allowed (configure APP__HTTP__ALLOWED_HOSTS)"),
-            );
+impl OriginGuard {
+    /// The JSON-RPC 403 for a request whose Host or Origin is not allowed.
+    pub fn refusal(&self, req: &Request) -> Option<Response> {
+        let forbidden = |message: String| {
+            JsonRpcError::new(StatusCode::FORBIDDEN, code::INVALID_REQUEST, message)
+                .with_request_id(RequestId::of(req))
+                .into_response()
+        };
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        match host {
+            Some(h) if self.host_allowed(h) => {}
+            Some(h) => {
+                tracing::warn!(host = %h, "rejected request: Host not allowed");
+                return Some(forbidden(format!(
+                    "Host header {h:?} is not allowed (configure APP__HTTP__ALLOWED_HOSTS)"
+                )));
+            }
+            None => return Some(forbidden("missing Host header".into())),
         }
-        None => return forbidden(&req, "missing Host header".into()),
-    }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("<non-ascii>");
-        if !guard.origin_allowed(origin) {
-            tracing::warn!(origin, "rejected request: Origin not allowed");
-            return forbidden(
-                &req,
-                format!("Origin {origin:?} is not allowed (configure APP__HTTP__ALLOWED_ORIGINS)"),
-            );
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("<non-ascii>");
+            if !self.origin_allowed(origin) {
+                tracing::warn!(origin, "rejected request: Origin not allowed");
+                return Some(forbidden(format!(
+                    "Origin {origin:?} is not allowed (configure APP__HTTP__ALLOWED_ORIGINS)"
+                )));
+            }
         }
+        None
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The HTTP side: routes, the middleware stack and the listeners. The MCP endpoint is any tower
 //! service handed in by the caller (see [`crate::mcp`]); this layer knows nothing of MCP itself.
 
+pub mod auth;
 pub mod guard;
 pub mod healthcheck;
 pub mod limits;
@@ -8,7 +9,7 @@ pub mod observe;
 pub mod request_id;
 pub mod server;
 
-use std::convert::Infallible;
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     Json, Router,
@@ -35,36 +36,41 @@ pub const READYZ_PATH: &str = "/readyz";
 
 /// Builds the public router: `POST /mcp` behind the protection stack, and the health routes
 /// outside it (health checks must never be shed, timed out or Host-checked).
-pub fn router<S>(settings: &HttpSettings, mcp: S, readiness: Readiness) -> Router
+pub fn router<S>(
+    settings: &HttpSettings,
+    mcp: S,
+    readiness: Readiness,
+    auth: Option<Arc<auth::Authenticator>>,
+) -> Router
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
-    let mcp_route: MethodRouter = post_service(mcp).fallback(mcp_method_not_allowed);
-    // Layers run outermost first: the last `.layer` call wraps all the others.
-    let mcp_route = mcp_route
-        .layer(from_fn_with_state(
-            guard::OriginGuard::new(settings),
-            guard::middleware,
-        ))
-        .layer(from_fn(limits::catch_panic))
-        .layer(from_fn_with_state(
-            limits::Deadline(settings.request_timeout()),
-            limits::deadline,
-        ))
-        .layer(from_fn_with_state(
-            limits::LoadShed::new(settings.max_in_flight),
-            limits::shed,
-        ));
+    let mut mcp_route: MethodRouter = post_service(mcp).fallback(mcp_method_not_allowed);
+    if let Some(auth) = &auth {
+        mcp_route = mcp_route.layer(from_fn_with_state(auth.clone(), auth::middleware));
+    }
+    let mcp_route = mcp_route.layer(from_fn_with_state(
+        limits::Protection::new(settings),
+        limits::protect,
+    ));
 
-    Router::new()
+    let mut router = Router::new()
         .route(MCP_PATH, mcp_route)
         .route(LIVEZ_PATH, get(livez))
-        .route(READYZ_PATH, get(readyz).with_state(readiness))
+        .route(READYZ_PATH, get(readyz).with_state(readiness));
+    if let Some(auth) = auth {
+        // Clients look for the path-inserted document first, then the root one.
+        let document = get(auth::metadata).with_state(auth.clone());
+        router = router.route(&auth.metadata_path(), document.clone());
+        if auth.metadata_path() != auth::METADATA_PATH {
+            router = router.route(auth::METADATA_PATH, document);
+        }
+    }
+    router
         .fallback(not_found)
         // Router::layer runs after routing, so the observer sees the matched route.
         .layer(from_fn(observe::middleware))
-        .layer(from_fn(request_id::middleware))
 }
 
 async fn livez() -> impl IntoResponse {
@@ -92,7 +98,7 @@ async fn mcp_method_not_allowed(req: Request) -> Response {
             req.method()
         ),
     )
-    .with_request_id(request_id_of(&req))
+    .with_request_id(request_id::RequestId::of(&req))
     .into_response();
     response
         .headers_mut()
@@ -110,12 +116,6 @@ async fn not_found(req: Request) -> Response {
             req.uri().path()
         ),
     )
-    .with_request_id(request_id_of(&req))
+    .with_request_id(request_id::RequestId::of(&req))
     .into_response()
-}
-
-fn request_id_of(req: &Request) -> Option<&str> {
-    req.extensions()
-        .get::<request_id::RequestId>()
-        .map(request_id::RequestId::as_str)
 }

@@ -2,6 +2,7 @@
 //! sees every request from arrival to the last byte of its response.
 
 use std::{
+    borrow::Cow,
     sync::{Arc, OnceLock},
     time::Instant,
 };
@@ -17,7 +18,10 @@ use metrics::Label;
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::{limits::Guarded, request_id::RequestId};
+use super::{
+    limits::Guarded,
+    request_id::{self, X_REQUEST_ID},
+};
 use crate::telemetry::{
     self,
     metrics::{labels, names},
@@ -35,30 +39,30 @@ pub struct RpcSummary {
     pub error_type: Arc<OnceLock<String>>,
 }
 
-pub async fn middleware(req: Request, next: Next) -> Response {
+/// The outermost layer: assigns the request id, opens the HTTP server span, and (through the
+/// response body) records the metrics and the access log once the response is finished.
+pub async fn middleware(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let request_id = request_id::assign(&mut req);
     let method = known_method(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_default();
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
+        .map(|p| route_label(p.as_str()));
     let span = tracing::info_span!(
         "http.server",
-        otel.name = %name,
+        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
-        request_id = %request_id,
+        request_id = request_id.to_str().unwrap_or_default(),
+        enduser.id = Empty,
     );
     if !span.is_disabled() {
+        let name = match &route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_owned(),
+        };
+        span.record("otel.name", name);
         let _ = span.set_parent(telemetry::context_from_headers(req.headers()));
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, req.uri().path().to_owned());
@@ -69,7 +73,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
             protocol_version(req.version()),
         );
         if let Some(route) = &route {
-            span.set_attribute(semconv::HTTP_ROUTE, route.clone());
+            span.set_attribute(semconv::HTTP_ROUTE, route.to_string());
         }
         if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>()
         {
@@ -84,7 +88,10 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         }
     }
     metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
-    let response = next.run(req).instrument(span.clone()).await;
+    let mut response = next.run(req).instrument(span.clone()).await;
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id);
     let observation = Observation {
         started,
         span,
@@ -94,6 +101,36 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         rpc: response.extensions().get::<RpcSummary>().cloned(),
     };
     response.map(|body| Body::new(Guarded::new(body, observation)))
+}
+
+/// Our routes are a handful of static paths; labels borrow them instead of allocating.
+fn route_label(path: &str) -> Cow<'static, str> {
+    match path {
+        super::MCP_PATH => Cow::Borrowed(super::MCP_PATH),
+        super::LIVEZ_PATH => Cow::Borrowed(super::LIVEZ_PATH),
+        super::READYZ_PATH => Cow::Borrowed(super::READYZ_PATH),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
+
+/// Status codes as label values, without formatting the common ones.
+fn status_label(status: StatusCode) -> Cow<'static, str> {
+    match status.as_u16() {
+        200 => "200".into(),
+        202 => "202".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        405 => "405".into(),
+        406 => "406".into(),
+        413 => "413".into(),
+        415 => "415".into(),
+        500 => "500".into(),
+        503 => "503".into(),
+        504 => "504".into(),
+        other => other.to_string().into(),
+    }
 }
 
 /// Methods outside the registered set become `_OTHER` (bounded label values).
@@ -128,7 +165,7 @@ struct Observation {
     started: Instant,
     span: Span,
     method: &'static str,
-    route: Option<String>,
+    route: Option<Cow<'static, str>>,
     status: StatusCode,
     rpc: Option<RpcSummary>,
 }
@@ -138,11 +175,12 @@ impl Drop for Observation {
         let elapsed = self.started.elapsed();
         metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).decrement(1.0);
         let status = self.status.as_u16();
+        let status_text = status_label(self.status);
         // Server spans: only 5xx are errors (semantic conventions).
-        let error_type = self.status.is_server_error().then(|| status.to_string());
+        let error_type = self.status.is_server_error().then(|| status_text.clone());
         let mut metric_labels = vec![
             Label::new(labels::HTTP_REQUEST_METHOD, self.method),
-            Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status.to_string()),
+            Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status_text),
         ];
         if let Some(route) = &self.route {
             metric_labels.push(Label::new(labels::HTTP_ROUTE, route.clone()));
@@ -158,7 +196,7 @@ impl Drop for Observation {
                 .set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
             if let Some(error_type) = &error_type {
                 self.span
-                    .set_attribute(semconv::ERROR_TYPE, error_type.clone());
+                    .set_attribute(semconv::ERROR_TYPE, error_type.to_string());
                 self.span.record("otel.status_code", "ERROR");
             }
         }

@@ -1,12 +1,10 @@
 //! `x-request-id`: the caller's id is kept when it is sane (1..=128 visible ASCII characters),
-//! otherwise a fresh UUID is used; either way it is echoed on the response and recorded on the
-//! request's span and log lines.
+//! otherwise a fresh UUID is used; either way it is echoed on the response (see
+//! [`super::observe`]) and recorded on the request's span and log lines.
 
 use axum::{
     extract::Request,
     http::{HeaderName, HeaderValue},
-    middleware::Next,
-    response::Response,
 };
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -21,6 +19,11 @@ impl RequestId {
         // Only ever built from visible ASCII, so this cannot fail.
         self.0.to_str().unwrap_or_default()
     }
+
+    /// The id of `req`, when the request went through [`assign`].
+    pub fn of(req: &Request) -> Option<&str> {
+        req.extensions().get::<RequestId>().map(RequestId::as_str)
+    }
 }
 
 fn is_sane(value: &HeaderValue) -> bool {
@@ -28,7 +31,8 @@ fn is_sane(value: &HeaderValue) -> bool {
     !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
-pub async fn middleware(mut req: Request, next: Next) -> Response {
+/// Keeps or replaces the request's id and records it in the request; returns it.
+pub fn assign(req: &mut Request) -> HeaderValue {
     let id = match req.headers().get(&X_REQUEST_ID) {
         Some(v) if is_sane(v) => v.clone(),
         _ => {
@@ -40,9 +44,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         }
     };
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    response
+    id
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tower::Service;
@@ -30,7 +30,10 @@ use super::{
     observe::{Observed, Operation},
 };
 use crate::{
-    http::{limits::JsonRpcIdSlot, request_id::RequestId},
+    http::{
+        limits::{Guarded, JsonRpcIdSlot},
+        request_id::RequestId,
+    },
     jsonrpc::{JsonRpcError, code},
 };
 
@@ -163,7 +166,7 @@ where
             Err(never) => match never {},
         };
         let failed = response.status().is_client_error() || response.status().is_server_error();
-        let mut response = if failed && !is_json(response.headers()) {
+        let response = if failed && !is_json(response.headers()) {
             plain_error_to_jsonrpc(response, jsonrpc_id.as_ref(), request_id.as_ref()).await
         } else {
             response.map(Body::new)
@@ -172,8 +175,27 @@ where
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        response.extensions_mut().insert(operation.summary());
-        response.map(|body| Body::new(Observed::new(body, operation, sse)))
+        let summary = operation.summary();
+        let mut response = if sse {
+            response.map(|body| Body::new(Observed::new(body, operation)))
+        } else {
+            // A JSON answer is complete already: read its outcome now, so that an internal error
+            // can still be a 500 (load balancer metrics, alarms and the availability SLO count
+            // 5xx, not JSON-RPC codes inside a 200).
+            let (mut parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            operation.inspect_chunk(&bytes, false);
+            if operation.internal_error() {
+                parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            Response::from_parts(parts, Body::new(Guarded::new(Full::new(bytes), operation)))
+        };
+        response.extensions_mut().insert(summary);
+        response
     }
 }
 

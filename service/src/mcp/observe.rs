@@ -4,7 +4,6 @@
 
 use std::{
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -13,6 +12,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use metrics::Label;
 use opentelemetry::trace::TraceContextExt as _;
+use serde::Deserialize;
 use serde_json::Value;
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -26,6 +26,8 @@ use crate::{
         semconv,
     },
 };
+
+const INTERNAL_ERROR: &str = "-32603";
 
 /// Method names from the MCP specifications; anything else is labelled `_OTHER`.
 const KNOWN_METHODS: &[&str] = &[
@@ -143,31 +145,23 @@ impl Operation {
     }
 
     /// Looks at one response message; the first one answering our request decides the outcome.
-    fn inspect(&self, message: &Value) {
-        if self.summary.error_type.get().is_some() || message.get("id") != self.jsonrpc_id.as_ref()
-        {
+    fn inspect(&self, message: &Outcome) {
+        if self.summary.error_type.get().is_some() || message.id != self.jsonrpc_id {
             return;
         }
-        let error_type = if let Some(error) = message.get("error") {
-            let code = error
-                .get("code")
-                .and_then(Value::as_i64)
-                .unwrap_or_default()
-                .to_string();
-            if !self.span.is_disabled() {
-                self.span
-                    .set_attribute(semconv::RPC_RESPONSE_STATUS_CODE, code.clone());
-                let description = error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                self.span.record("otel.status_description", description);
+        let error_type = match (&message.error, &message.result) {
+            (Some(error), _) => {
+                let code = error.code.to_string();
+                if !self.span.is_disabled() {
+                    self.span
+                        .set_attribute(semconv::RPC_RESPONSE_STATUS_CODE, code.clone());
+                    self.span
+                        .record("otel.status_description", error.message.as_str());
+                }
+                code
             }
-            code
-        } else if message.pointer("/result/isError") == Some(&Value::Bool(true)) {
-            semconv::TOOL_ERROR.to_owned()
-        } else {
-            String::new()
+            (None, Some(OutcomeResult { is_error: true })) => semconv::TOOL_ERROR.to_owned(),
+            _ => String::new(),
         };
         if !error_type.is_empty() && !self.span.is_disabled() {
             self.span
@@ -178,24 +172,53 @@ impl Operation {
     }
 
     /// Reads the messages in one body chunk: a JSON body, or SSE `data:` lines.
-    fn inspect_chunk(&self, chunk: &[u8], sse: bool) {
+    pub(super) fn inspect_chunk(&self, chunk: &[u8], sse: bool) {
         if self.summary.error_type.get().is_some() {
             return;
         }
         if !sse {
-            if let Ok(message) = serde_json::from_slice::<Value>(chunk) {
+            if let Ok(message) = serde_json::from_slice::<Outcome>(chunk) {
                 self.inspect(&message);
             }
             return;
         }
         for line in chunk.split(|b| *b == b'\n') {
             if let Some(data) = line.strip_prefix(b"data:")
-                && let Ok(message) = serde_json::from_slice::<Value>(data)
+                && let Ok(message) = serde_json::from_slice::<Outcome>(data)
             {
                 self.inspect(&message);
             }
         }
     }
+
+    /// Whether the answer was a JSON-RPC internal error (a server fault).
+    pub(super) fn internal_error(&self) -> bool {
+        self.summary.error_type.get().map(String::as_str) == Some(INTERNAL_ERROR)
+    }
+}
+
+/// Just what decides the outcome of a response message; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct Outcome {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    error: Option<OutcomeError>,
+    #[serde(default)]
+    result: Option<OutcomeResult>,
+}
+
+#[derive(Deserialize)]
+struct OutcomeError {
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct OutcomeResult {
+    #[serde(default, rename = "isError")]
+    is_error: bool,
 }
 
 impl Drop for Operation {
@@ -223,20 +246,15 @@ fn id_string(id: &Value) -> String {
     }
 }
 
-/// A response body that shows each chunk to its [`Operation`] and ends it with the body.
+/// An event-stream body that shows each chunk to its [`Operation`] and ends it with the body.
 pub(super) struct Observed<B> {
     body: B,
-    operation: Arc<Operation>,
-    sse: bool,
+    operation: Operation,
 }
 
 impl<B> Observed<B> {
-    pub(super) fn new(body: B, operation: Operation, sse: bool) -> Self {
-        Self {
-            body,
-            operation: Arc::new(operation),
-            sse,
-        }
+    pub(super) fn new(body: B, operation: Operation) -> Self {
+        Self { body, operation }
     }
 }
 
@@ -252,7 +270,7 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Observed<B> {
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
         {
-            self.operation.inspect_chunk(data, self.sse);
+            self.operation.inspect_chunk(data, true);
         }
         polled
     }

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use futures::FutureExt as _;
+
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{
@@ -19,6 +21,7 @@ use rmcp::{
 };
 
 use super::SUPPORTED_PROTOCOL_VERSIONS;
+use crate::http::limits::panic_message;
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -109,9 +112,22 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.tools
-            .call(ToolCallContext::new(&self.state, request, context))
+        let tool = request.name.clone();
+        let call = self
+            .tools
+            .call(ToolCallContext::new(&self.state, request, context));
+        // A panicking tool must answer (rmcp runs handlers in their own task, where a panic
+        // would leave the request hanging until its deadline).
+        std::panic::AssertUnwindSafe(call)
+            .catch_unwind()
             .await
+            .unwrap_or_else(|panic| {
+                tracing::error!(tool = %tool, panic = panic_message(&*panic), "tool panicked");
+                Err(ErrorData::internal_error(
+                    format!("internal error in tool {tool}"),
+                    None,
+                ))
+            })
     }
 
     async fn list_tools(
@@ -161,6 +177,10 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             request.arguments,
             context,
         );
-        self.prompts.get_prompt(ctx).await
+        let prompt = ctx.name.clone();
+        std::panic::AssertUnwindSafe(self.prompts.get_prompt(ctx)).catch_unwind().await.unwrap_or_else(|panic| {
+            tracing::error!(prompt = %prompt, panic = panic_message(&*panic), "prompt panicked");
+            Err(ErrorData::internal_error(format!("internal error in prompt {prompt}"), None))
+        })
     }
 }

@@ -39,7 +39,7 @@ impl EcsTask {
     }
 
     async fn fetch(url: &str) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client_builder()
             .timeout(FETCH_TIMEOUT)
             .build()
             .map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ use tracing::{
 };
 use tracing_subscriber::{
     EnvFilter, Layer,
+    filter::FilterExt as _,
     filter::filter_fn,
     fmt::{
         FmtContext, FormatEvent, FormatFields,
@@ -52,11 +53,18 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
                 meta.is_span() && meta.target().starts_with("mcp_server")
             }))
     });
+    // Only our own spans carry context fields; a layer without a filter would enable every
+    // callsite of every dependency (rmcp has many debug/trace spans).
+    // ...and only when the log level shows them.
+    let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("mcp_server"));
+    let context = ContextFieldsLayer.with_filter(EnvFilter::new(level).and(ours));
     tracing_subscriber::registry()
-        .with(ContextFieldsLayer)
+        .with(context)
         .with(spans)
         .with(logs)
         .init();
+    // A panic is an error log line like any other (JSON, with the request's ids), not raw stderr.
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
 }
 
 /// The [`CONTEXT_FIELDS`] of a span, kept in its extensions.

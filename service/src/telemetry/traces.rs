@@ -31,8 +31,8 @@ const DEFAULT_QUEUE: usize = 2048;
 pub enum TraceExport {
     /// `OTEL_SDK_DISABLED=true`: no tracing SDK at all.
     Disabled,
-    /// No endpoint configured (or `OTEL_TRACES_EXPORTER=none`): spans get ids (for logs and
-    /// propagation) but go nowhere.
+    /// No endpoint configured (or `OTEL_TRACES_EXPORTER=none`): no tracing SDK either, since
+    /// spans that go nowhere would only cost time.
     Local,
     Otlp {
         grpc: bool,
@@ -110,12 +110,11 @@ pub fn export_from_env(vars: &dyn Fn(&str) -> Option<String>) -> Result<TraceExp
 }
 
 /// Builds the tracer provider (the OTLP exporter reads its endpoint, headers and timeout from
-/// the standard variables itself). `None` when the SDK is disabled.
+/// the standard variables itself). `None` when there is nothing to export.
 pub fn provider(export: &TraceExport, resource: Resource) -> Option<SdkTracerProvider> {
     let builder = SdkTracerProvider::builder().with_resource(resource);
     let builder = match export {
-        TraceExport::Disabled => return None,
-        TraceExport::Local => builder,
+        TraceExport::Disabled | TraceExport::Local => return None,
         TraceExport::Otlp { grpc } => {
             let exporter = if *grpc {
                 OtlpExporter::builder()

@@ -3,6 +3,7 @@
 
 mod echo;
 mod ping;
+mod whoami;
 
 use std::time::Duration;
 
@@ -32,5 +33,5 @@ impl Toolbox {
 
 /// Every tool, built once at start-up.
 pub fn router() -> ToolRouter<Toolbox> {
-    Toolbox::ping_router() + Toolbox::echo_router()
+    Toolbox::ping_router() + Toolbox::echo_router() + Toolbox::whoami_router()
 }

@@ -6,6 +6,7 @@ use mcp_server::{
     mcp::McpServer,
     tools::{self, Toolbox},
 };
+use rmcp::ServerHandler;
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -18,22 +19,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the service with the embedded defaults plus `env` (ports are always 0).
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        let mut vars: Vec<(String, String)> = vec![
-            ("APP__HTTP__ADDR".into(), "127.0.0.1:0".into()),
-            ("APP__ADMIN__ADDR".into(), "127.0.0.1:0".into()),
-            ("APP__SHUTDOWN__DRAIN_DELAY_MS".into(), "0".into()),
-            ("APP__SHUTDOWN__GRACE_MS".into(), "2000".into()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::load_from(vars).expect("test settings");
+        let settings = settings(env);
         let toolbox = Toolbox::new(&settings.tools, "test-task");
-        let handler = Arc::new(McpServer::new(
-            toolbox,
-            tools::router(),
-            "mcp-server",
-            "0.0.0-test",
-        ));
-        let app = App::bind(&settings, handler, axum::Router::new())
+        let handler = McpServer::new(toolbox, tools::router(), "mcp-server", "0.0.0-test");
+        Self::start_handler(&settings, Arc::new(handler)).await
+    }
+
+    /// The same HTTP stack around another MCP handler.
+    pub async fn start_handler<H: ServerHandler + Send + Sync + 'static>(
+        settings: &Settings,
+        handler: Arc<H>,
+    ) -> Self {
+        let app = App::bind(settings, handler, axum::Router::new())
             .await
             .expect("bind");
         let addr = app.public_addr();
@@ -65,6 +62,23 @@ impl TestServer {
             task.await.expect("server task");
         }
     }
+}
+
+/// A plain HTTP client (built the way the service builds its own).
+pub fn client() -> reqwest::Client {
+    mcp_server::http_client_builder().build().unwrap()
+}
+
+/// The embedded defaults plus `env`, on port 0 and without a drain delay.
+pub fn settings(env: &[(&str, &str)]) -> Settings {
+    let mut vars: Vec<(String, String)> = vec![
+        ("APP__HTTP__ADDR".into(), "127.0.0.1:0".into()),
+        ("APP__ADMIN__ADDR".into(), "127.0.0.1:0".into()),
+        ("APP__SHUTDOWN__DRAIN_DELAY_MS".into(), "0".into()),
+        ("APP__SHUTDOWN__GRACE_MS".into(), "2000".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load_from(vars).expect("test settings")
 }
 
 pub const LEGACY: &str = "2025-11-25";
@@ -99,7 +113,7 @@ pub async fn post(
             HeaderValue::from_str(v).unwrap(),
         );
     }
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(server.url())
         .headers(headers)
         .body(body)

@@ -16,7 +16,7 @@ async fn tools_and_ping(era: Era, expected_version: ProtocolVersion) {
 
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, ["echo", "ping"], "sorted, deterministic");
+    assert_eq!(names, ["echo", "ping", "whoami"], "sorted, deterministic");
     let ping = tools.iter().find(|t| t.name == "ping").unwrap();
     assert!(
         ping.output_schema.is_some(),

@@ -288,7 +288,7 @@ async fn bad_tool_arguments_are_tool_errors() {
 #[tokio::test]
 async fn get_and_delete_are_not_allowed() {
     let server = TestServer::start(&[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
         let resp = client
             .request(method.clone(), server.url())
@@ -306,7 +306,7 @@ async fn get_and_delete_are_not_allowed() {
 #[tokio::test]
 async fn health_routes_and_request_ids() {
     let server = TestServer::start(&[]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     for path in ["/livez", "/readyz"] {
         // Health checks come with the task IP as Host: no Host check there.
         let resp = client

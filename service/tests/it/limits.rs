@@ -1,0 +1,113 @@
+//! The protection stack: a request deadline, panics, slow clients. Each gets its status and a
+//! JSON-RPC body, and the server keeps serving.
+
+use std::{sync::Arc, time::Duration};
+
+use mcp_server::mcp::McpServer;
+use rmcp::{model::CallToolResult, tool, tool_router};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{LEGACY, TestServer, assert_jsonrpc_error, post, request, settings};
+
+/// A handler with tools that misbehave on purpose (not part of the product).
+#[derive(Clone)]
+struct Misbehaving;
+
+#[tool_router]
+impl Misbehaving {
+    #[tool(description = "Panics.")]
+    async fn panic(&self) -> CallToolResult {
+        panic!("deliberate test panic")
+    }
+
+    #[tool(description = "Takes ten seconds.")]
+    async fn slow(&self) -> CallToolResult {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        CallToolResult::success(vec![])
+    }
+}
+
+async fn start_misbehaving(env: &[(&str, &str)]) -> TestServer {
+    let handler = McpServer::new(Misbehaving, Misbehaving::tool_router(), "misbehaving", "0");
+    TestServer::start_handler(&settings(env), Arc::new(handler)).await
+}
+
+async fn call(url: &str, tool: &str) -> (u16, serde_json::Value) {
+    let resp = crate::helpers::client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", LEGACY)
+        .header("x-request-id", "limits-1")
+        .body(request(
+            9,
+            "tools/call",
+            json!({"name": tool, "arguments": {}}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_deadline_answers_with_a_jsonrpc_error_and_drops_the_tool() {
+    let server = start_misbehaving(&[("APP__HTTP__REQUEST_TIMEOUT_MS", "300")]).await;
+    let url = server.url();
+    let started = std::time::Instant::now();
+    let (status, body) = call(&url, "slow").await;
+    assert_eq!(status, 504, "{body}");
+    assert_jsonrpc_error(&body, -32001, "timed out after 300 ms");
+    assert_eq!(body["id"], 9, "the JSON-RPC id of the request");
+    assert_eq!(body["error"]["data"]["requestId"], "limits-1");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not the tool's 10 s"
+    );
+    let (status, _) = call(&url, "panic").await;
+    assert_eq!(status, 500, "still serving");
+}
+
+#[tokio::test]
+async fn a_panicking_tool_gets_a_500_and_the_server_keeps_serving() {
+    let server = start_misbehaving(&[]).await;
+    let url = server.url();
+    for _ in 0..3 {
+        let (status, body) = call(&url, "panic").await;
+        assert!(
+            status == 500 || body.get("error").is_some(),
+            "{status} {body}"
+        );
+        assert_jsonrpc_error(&body, -32603, "");
+    }
+    let health = crate::helpers::client()
+        .get(url.replace("/mcp", "/livez"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let server = TestServer::start(&[("APP__HTTP__HEADER_READ_TIMEOUT_MS", "300")]).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: appl")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection after the header-read timeout"
+    );
+    let (status, _, body) = post(
+        &server,
+        request(1, "tools/list", json!({})),
+        &[("mcp-protocol-version", LEGACY)],
+    )
+    .await;
+    assert_eq!(status, 200, "still serving: {body}");
+    server.stop().await;
+}
