@@ -32,7 +32,7 @@ const WAV_BASE64: &str =
 const STEP: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct HeaderArgs {
+struct HeaderArgs {
     /// Mirrored by 2026-07-28 clients in the `Mcp-Param-Region` header, which the server checks
     /// against this value (SEP-2243).
     #[schemars(extend("x-mcp-header" = "Region"))]
@@ -73,7 +73,7 @@ fn schema_2020_12() -> Arc<JsonObject> {
 /// opt in per request with `_meta` `logLevel` (and get nothing without it); older clients set a
 /// level with `logging/setLevel`, which a stateless server cannot remember, so they get every
 /// message.
-pub fn may_log(context: &RequestContext<RoleServer>, level: LoggingLevel) -> bool {
+fn may_log(context: &RequestContext<RoleServer>, level: LoggingLevel) -> bool {
     if !modern(context) {
         return true;
     }

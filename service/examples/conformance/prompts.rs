@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::{content::PNG_BASE64, handler::Conformance};
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct TwoArgs {
+struct TwoArgs {
     /// First value to put into the prompt (completions are offered for it).
     arg1: String,
     /// Second value to put into the prompt.
@@ -21,7 +21,7 @@ pub struct TwoArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ResourceArg {
+struct ResourceArg {
     /// URI of the resource to embed.
     resource_uri: String,
 }

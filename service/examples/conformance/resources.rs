@@ -12,7 +12,7 @@ const STATIC_TEXT: &str = "test://static-text";
 const STATIC_BINARY: &str = "test://static-binary";
 /// The resource the subscribe/unsubscribe scenarios name. Its content never changes, so a
 /// subscription to it never has an update to deliver.
-pub const WATCHED: &str = "test://watched-resource";
+const WATCHED: &str = "test://watched-resource";
 const TEMPLATE_PREFIX: &str = "test://template/";
 const TEMPLATE_SUFFIX: &str = "/data";
 
