@@ -4,6 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Recipes owned by the infra and dashboards parts of the template.
 import 'just/infra.just'
 import 'just/dashboards.just'
+import 'just/conformance.just'
 
 default:
     @just --list
@@ -19,6 +20,10 @@ test *ARGS:
 # Smoke-test a running server (default http://localhost:8080/mcp); add --modern for 2026-07-28.
 smoke *ARGS:
     cargo run --release --bin mcp-smoke -- {{ARGS}}
+
+# Side-by-side load test against the peer servers (Node sample design, bare rmcp, HTTP floor).
+bench *PEERS:
+    ./scripts/bench.sh {{PEERS}}
 
 fmt:
     cargo fmt --all

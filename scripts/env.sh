@@ -15,10 +15,11 @@ case "$(uname -s)-$(uname -m)" in
 esac
 if [ -n "$MCP_TARGET" ]; then
   export CARGO_BUILD_TARGET=$MCP_TARGET
-  _flags_var=CARGO_TARGET_$(echo "$MCP_TARGET" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
-  export "$_flags_var"="-C target-feature=+crt-static"
+  MCP_RUSTFLAGS_VAR=CARGO_TARGET_$(echo "$MCP_TARGET" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
+  export "$MCP_RUSTFLAGS_VAR"="-C target-feature=+crt-static"
   MCP_BIN_DIR=$CARGO_TARGET_DIR/$MCP_TARGET/release
 else
+  MCP_RUSTFLAGS_VAR=MCP_NO_STATIC_FLAGS
   MCP_BIN_DIR=$CARGO_TARGET_DIR/release
 fi
 export MCP_SERVER_BIN=${MCP_SERVER_BIN:-$MCP_BIN_DIR/mcp-server}

@@ -8,7 +8,7 @@ cd "$ROOT"
 scripts/bootstrap.sh
 t0=$SECONDS
 echo "== cargo build --release (target: $CARGO_TARGET_DIR)"
-cargo build --release --locked --workspace --bins
+cargo build --release --locked --workspace --bins --examples
 echo "== cargo test --release"
 cargo test --release --locked --workspace
 echo "== e2e (pytest)"

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fmt};
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
@@ -28,8 +28,10 @@ use tracing_subscriber::{
 
 use crate::config::LogFormat;
 
-/// Span fields copied onto every log line written inside the span.
+/// Span fields copied onto every log line written inside the span...
 const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id"];
+/// ...from the spans that carry them (other spans exist only when traces are exported).
+const CONTEXT_SPANS: &[&str] = &["http.server"];
 const TRACER_NAME: &str = "mcp-server";
 
 /// Installs the global subscriber: logs filtered by `level`, and (when tracing is on) spans of
@@ -46,17 +48,25 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
         use opentelemetry::trace::TracerProvider as _;
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(TRACER_NAME))
+            // Per-span extras that cost time on every poll and say little: source location,
+            // thread, busy/idle timings, the tracing target, and attaching the OpenTelemetry
+            // context on each enter (nothing here reads `Context::current()`).
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
+            .with_target(false)
+            .with_context_activation(false)
             .with_filter(filter_fn(|meta| {
                 meta.is_span() && meta.target().starts_with("mcp_server")
             }))
     });
-    // Only our own spans carry context fields; a layer without a filter would enable every
-    // callsite of every dependency (rmcp has many debug/trace spans).
-    // ...and only when the log level shows them.
-    let ours = filter_fn(|meta| meta.is_span() && meta.target().starts_with("mcp_server"));
+    // Only the spans that carry context fields, and only when the log level shows them: a layer
+    // without a filter would enable every callsite of every dependency.
+    let ours = filter_fn(|meta| {
+        meta.is_span()
+            && meta.target().starts_with("mcp_server")
+            && CONTEXT_SPANS.contains(&meta.name())
+    });
     let context = ContextFieldsLayer.with_filter(EnvFilter::new(level).and(ours));
     tracing_subscriber::registry()
         .with(context)
@@ -119,32 +129,71 @@ impl Visit for ContextVisitor<'_> {
     }
 }
 
-/// Collects an event's fields into a JSON object.
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+/// One log line, written as JSON while the event's fields are visited (no intermediate map).
+/// The first value of a key wins, so event fields shadow span context fields.
+struct Line {
+    buf: Vec<u8>,
+    keys: Vec<&'static str>,
+}
 
-impl Visit for JsonVisitor<'_> {
+impl Line {
+    fn new() -> Self {
+        Self {
+            buf: Vec::with_capacity(384),
+            keys: Vec::with_capacity(16),
+        }
+    }
+
+    fn key(&mut self, key: &'static str) -> bool {
+        if self.keys.contains(&key) {
+            return false;
+        }
+        self.keys.push(key);
+        self.buf
+            .push(if self.keys.len() == 1 { b'{' } else { b',' });
+        let _ = serde_json::to_writer(&mut self.buf, key);
+        self.buf.push(b':');
+        true
+    }
+
+    fn value(&mut self, key: &'static str, value: &(impl serde::Serialize + ?Sized)) {
+        if self.key(key) && serde_json::to_writer(&mut self.buf, value).is_err() {
+            self.buf.extend_from_slice(b"null");
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(if self.keys.is_empty() {
+            b"{}\n"
+        } else {
+            b"}\n"
+        });
+        self.buf
+    }
+}
+
+impl Visit for Line {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.value(field.name(), value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.value(field.name(), &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.value(field.name(), &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        // Non-finite numbers are not JSON; serde writes them as null.
+        self.value(field.name(), &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+        self.value(field.name(), &value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().to_owned(), Value::from(value.to_string()));
+        self.value(field.name(), &value.to_string());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+        self.value(field.name(), &format!("{value:?}"));
     }
 }
 
@@ -161,41 +210,39 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = Map::new();
-        let mut timestamp = String::new();
+        let mut line = Line::new();
+        let mut timestamp = String::with_capacity(32);
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        line.insert("timestamp".into(), Value::from(timestamp));
-        line.insert(
-            "level".into(),
-            Value::from(event.metadata().level().as_str()),
-        );
-        event.record(&mut JsonVisitor(&mut line));
-        line.insert("target".into(), Value::from(event.metadata().target()));
+        line.value("timestamp", &timestamp);
+        line.value("level", event.metadata().level().as_str());
+        event.record(&mut line);
+        line.value("target", event.metadata().target());
         if let Some(scope) = ctx.event_scope() {
             let mut innermost = None;
             for span in scope {
                 innermost.get_or_insert_with(|| span.id());
                 if let Some(fields) = span.extensions().get::<ContextFields>() {
                     for (name, value) in &fields.0 {
-                        line.entry(*name).or_insert_with(|| value.clone());
+                        line.value(name, value);
                     }
                 }
             }
-            if let Some(id) = innermost {
-                let cx = tracing::dispatcher::get_default(|d| {
+            let cx = innermost.and_then(|id| {
+                tracing::dispatcher::get_default(|d| {
                     tracing_opentelemetry::get_otel_context(&id, d)
-                });
-                if let Some(cx) = cx {
-                    let span = cx.span();
-                    let sc = span.span_context();
-                    if sc.is_valid() {
-                        line.insert("trace_id".into(), Value::from(sc.trace_id().to_string()));
-                        line.insert("span_id".into(), Value::from(sc.span_id().to_string()));
-                    }
+                })
+            });
+            if let Some(cx) = cx {
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_valid() {
+                    line.value("trace_id", &sc.trace_id().to_string());
+                    line.value("span_id", &sc.span_id().to_string());
                 }
             }
         }
-        let json = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{json}")
+        let bytes = line.finish();
+        // serde_json writes valid UTF-8.
+        writer.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `just bench`: this service side by side with the peer servers in ../shared/peers (the Node
+# sample's design, bare rmcp, an HTTP floor), in one run of the shared bench script, then the
+# ratios that matter. Long and load-heavy: never part of the test suite.
+#
+#   scripts/bench.sh                      # default peers, 1 round
+#   ROUNDS=2 scripts/bench.sh             # more rounds
+#   scripts/bench.sh project rmcp-bare-router-field   # chosen peers
+#
+# project        = this service with metrics and logs (no trace export)
+# project-modern = the same, loaded with 2026-07-28 requests
+# project-otel   = + every span exported (100% sampling) to a local rotel collector
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/env.sh"
+PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
+PEERS_DIR=$MCP_CACHE/peers
+[ -d "$PEERS_SRC" ] || { echo "peers not found at $PEERS_SRC (set PEERS_SRC)" >&2; exit 2; }
+
+"$ROOT/scripts/bootstrap.sh"
+cargo build --release --locked -p mcp-server --bin mcp-server
+
+# The peers are built in the cache, never inside shared/.
+mkdir -p "$PEERS_DIR"
+(cd "$PEERS_SRC" && tar --exclude=target --exclude=node_modules --exclude=results --exclude=.venv -cf - .) | (cd "$PEERS_DIR" && tar -xf -)
+(cd "$PEERS_DIR" && env -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u "$MCP_RUSTFLAGS_VAR" cargo build --release --quiet)
+[ -d "$PEERS_DIR/node-sdk1/node_modules" ] || (cd "$PEERS_DIR/node-sdk1" && npm install --no-audit --no-fund --loglevel=error)
+
+# The collector for project-otel: rotel, spans to a file nobody reads.
+free_port() { "$MCP_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+OTLP_PORT=$(free_port)
+ROTEL=$("$MCP_VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
+"$ROTEL" start --otlp-http-endpoint "127.0.0.1:$OTLP_PORT" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --exporter blackhole \
+  --pid-file "$MCP_CACHE/bench-rotel.pid" --log-file "$MCP_CACHE/bench-rotel.log" > /dev/null 2>&1 &
+ROTEL_PID=$!
+trap 'kill "$ROTEL_PID" 2>/dev/null || true' EXIT
+
+# The project peer runs through a wrapper so "project" has no tracing SDK (as OTEL_SDK_DISABLED=true)
+# and "project-otel" exports every span; logs at the default level in both.
+export PROJECT_BIN=$ROOT/scripts/bench-project.sh MCP_SERVER_BIN OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT
+OUT=$MCP_CACHE/bench-results/$(date +%Y%m%d-%H%M%S)
+export OUT
+if [ $# -eq 0 ]; then set -- node-sdk1 rmcp-bare-router-field floor project project-modern project-otel; fi
+"$PEERS_DIR/bench.sh" "$@"
+"$MCP_VENV/bin/python" "$ROOT/scripts/bench_ratios.py" "$OUT/results.tsv"
