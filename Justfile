@@ -25,9 +25,11 @@ smoke *ARGS:
 bench *PEERS:
     ./scripts/bench.sh {{PEERS}}
 
+# Format the Rust code.
 fmt:
     cargo fmt --all
 
+# Formatting check and clippy with warnings as errors (what CI-minded reviewers run).
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings

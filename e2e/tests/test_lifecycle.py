@@ -2,6 +2,7 @@
 load shedding at the in-flight limit, and a zero-downtime rolling restart behind HAProxy
 health-checking /readyz the way the ALB target group does."""
 import concurrent.futures
+import shutil
 import signal
 import subprocess
 import threading
@@ -118,7 +119,8 @@ def test_rolling_restart_behind_a_health_checking_proxy_loses_nothing(tmp_path, 
     servers = "\n".join(f"    server s{i} 127.0.0.1:{p} check" for i, p in enumerate(ports))
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(servers=servers, port=proxy_port))
-    proxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=open(tmp_path / "haproxy.log", "wb"),
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"  # sbin may be off a CI user's PATH
+    proxy = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], stdout=open(tmp_path / "haproxy.log", "wb"),
                              stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{proxy_port}/mcp"
     stop = threading.Event()
