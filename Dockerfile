@@ -16,7 +16,9 @@ ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-stat
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --target x86_64-unknown-linux-gnu --bin mcp-server
+# The build context has no .git: the commit comes in as an argument (mcp_server_build_info).
+ARG GIT_SHA=unknown
+RUN GIT_SHA="$GIT_SHA" cargo build --release --locked --target x86_64-unknown-linux-gnu --bin mcp-server
 
 # --- runtime: no shell, no package manager; CA certificates and a nonroot user (65532) ---------
 FROM gcr.io/distroless/static-debian12:nonroot

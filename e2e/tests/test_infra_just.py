@@ -63,7 +63,7 @@ def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
         "docker login --username AWS --password-stdin 210987654321.dkr.ecr.eu-west-1.amazonaws.com",
     }
     assert calls[5:] == [
-        f"docker buildx build --platform linux/amd64 --provenance=false -t {REPO_URL}:v1.2.3 --push .",
+        f"docker buildx build --platform linux/amd64 --provenance=false --build-arg GIT_SHA=v1.2.3 -t {REPO_URL}:v1.2.3 --push .",
         "terraform -chdir=infra apply -var image_tag=v1.2.3 -auto-approve",
     ]
 
@@ -84,7 +84,7 @@ def test_publish_refuses_a_dirty_tree_tag(run_just):
 def test_image_builds_for_fargate_locally(run_just):
     proc, calls = run_just("image", "dev")
     assert proc.returncode == 0, proc.stderr
-    assert calls == ["docker buildx build --platform linux/amd64 --load -t mcp-server:dev ."]
+    assert calls == ["docker buildx build --platform linux/amd64 --build-arg GIT_SHA=dev --load -t mcp-server:dev ."]
 
 
 def test_recipes_name_no_account_or_region():
