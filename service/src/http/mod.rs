@@ -2,6 +2,7 @@
 //! service handed in by the caller (see [`crate::mcp`]); this layer knows nothing of MCP itself.
 
 pub mod auth;
+mod cors;
 pub mod guard;
 pub mod healthcheck;
 pub mod limits;
@@ -50,10 +51,14 @@ where
     if let Some(auth) = &auth {
         mcp_route = mcp_route.layer(from_fn_with_state(auth.clone(), auth::middleware));
     }
-    let mcp_route = mcp_route.layer(from_fn_with_state(
+    let mut mcp_route = mcp_route.layer(from_fn_with_state(
         limits::Protection::new(settings),
         limits::protect,
     ));
+    // Outermost on the route: a browser's preflight is answered before any other check.
+    if let Some(cors) = cors::layer(settings) {
+        mcp_route = mcp_route.layer(cors);
+    }
 
     let mut router = Router::new()
         .route(MCP_PATH, mcp_route)

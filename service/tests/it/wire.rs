@@ -344,18 +344,56 @@ async fn health_routes_and_request_ids() {
 }
 
 #[tokio::test]
-async fn allowed_origin_passes() {
-    let server =
-        TestServer::start(&[("APP__HTTP__ALLOWED_ORIGINS", "https://app.example.com")]).await;
-    let (status, _, body) = post(
+async fn allowed_browser_origins_get_cors() {
+    let origin = "https://app.example.com";
+    let server = TestServer::start(&[("APP__HTTP__ALLOWED_ORIGINS", origin)]).await;
+    let preflight = crate::helpers::client()
+        .request(reqwest::Method::OPTIONS, server.url())
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization,mcp-protocol-version",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], origin);
+    assert!(
+        headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("mcp-protocol-version")
+    );
+
+    let (status, headers, body) = post(
+        &server,
+        ping_body(1),
+        &[("origin", origin), ("mcp-protocol-version", LEGACY)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], origin);
+    assert!(
+        headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("www-authenticate")
+    );
+
+    // Another origin gets neither CORS headers nor an answer.
+    let (status, headers, _) = post(
         &server,
         ping_body(1),
         &[
-            ("origin", "https://app.example.com"),
+            ("origin", "https://evil.example"),
             ("mcp-protocol-version", LEGACY),
         ],
     )
     .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 403);
+    assert!(headers.get("access-control-allow-origin").is_none());
     server.stop().await;
 }

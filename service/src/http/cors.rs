@@ -1,0 +1,48 @@
+//! CORS for browser-based MCP clients on the origins in `APP__HTTP__ALLOWED_ORIGINS`: answers
+//! their preflight and lets them read the headers MCP clients need (the auth challenge, the
+//! request id). Without allowed origins there is nothing to add: browsers are refused anyway.
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::HttpSettings;
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
+
+pub fn layer(settings: &HttpSettings) -> Option<CorsLayer> {
+    if settings.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = if settings.allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            settings
+                .allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    let mcp_header = |name: &'static str| HeaderName::from_static(name);
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::AUTHORIZATION,
+                mcp_header("mcp-protocol-version"),
+                mcp_header("mcp-method"),
+                mcp_header("mcp-name"),
+                mcp_header("x-request-id"),
+                mcp_header("traceparent"),
+                mcp_header("tracestate"),
+            ])
+            .expose_headers([header::WWW_AUTHENTICATE, mcp_header("x-request-id")])
+            .max_age(PREFLIGHT_MAX_AGE),
+    )
+}
