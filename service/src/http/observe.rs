@@ -49,6 +49,16 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| route_label(p.as_str()));
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    // Attributes go in as span fields: recorded in one pass when the span opens, which costs
+    // far less per request than setting them one by one.
     let span = tracing::info_span!(
         "http.server",
         otel.name = Empty,
@@ -56,6 +66,15 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         otel.status_code = Empty,
         request_id = request_id.to_str().unwrap_or_default(),
         enduser.id = Empty,
+        { semconv::HTTP_REQUEST_METHOD } = method,
+        { semconv::HTTP_ROUTE } = route.as_deref(),
+        { semconv::URL_PATH } = req.uri().path(),
+        { semconv::URL_SCHEME } = "http",
+        { semconv::NETWORK_PROTOCOL_VERSION } = protocol_version(req.version()),
+        { semconv::CLIENT_ADDRESS } = peer.map(tracing::field::display),
+        { semconv::USER_AGENT_ORIGINAL } = user_agent,
+        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { semconv::ERROR_TYPE } = Empty,
     );
     if !span.is_disabled() {
         let name = match &route {
@@ -64,28 +83,6 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         };
         span.record("otel.name", name);
         let _ = span.set_parent(telemetry::context_from_headers(req.headers()));
-        span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-        span.set_attribute(semconv::URL_PATH, req.uri().path().to_owned());
-        span.set_attribute(semconv::URL_SCHEME, "http");
-        span.set_attribute(semconv::NETWORK_PROTOCOL_NAME, "http");
-        span.set_attribute(
-            semconv::NETWORK_PROTOCOL_VERSION,
-            protocol_version(req.version()),
-        );
-        if let Some(route) = &route {
-            span.set_attribute(semconv::HTTP_ROUTE, route.to_string());
-        }
-        if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>()
-        {
-            span.set_attribute(semconv::CLIENT_ADDRESS, peer.ip().to_string());
-        }
-        if let Some(agent) = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            span.set_attribute(semconv::USER_AGENT_ORIGINAL, agent.to_owned());
-        }
     }
     metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
     let mut response = next.run(req).instrument(span.clone()).await;
@@ -193,10 +190,9 @@ impl Drop for Observation {
 
         if !self.span.is_disabled() {
             self.span
-                .set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+                .record(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
             if let Some(error_type) = &error_type {
-                self.span
-                    .set_attribute(semconv::ERROR_TYPE, error_type.to_string());
+                self.span.record(semconv::ERROR_TYPE, error_type.as_ref());
                 self.span.record("otel.status_code", "ERROR");
             }
         }

@@ -75,18 +75,32 @@ impl Operation {
             "tools/call" | "prompts/get" => info.name.as_deref(),
             _ => None,
         };
-        let name = match target {
-            Some(target) => format!("{method} {target}"),
-            None => method.to_owned(),
-        };
+        let tool = target.filter(|_| method == "tools/call");
+        let prompt = target.filter(|_| method == "prompts/get");
         let span = tracing::info_span!(
             "mcp.server",
-            otel.name = %name,
+            otel.name = Empty,
             otel.kind = "server",
             otel.status_code = Empty,
             otel.status_description = Empty,
+            { semconv::MCP_METHOD_NAME } = method,
+            { semconv::MCP_PROTOCOL_VERSION } = info.protocol_version.as_deref(),
+            { semconv::JSONRPC_REQUEST_ID } = info
+                .id
+                .as_ref()
+                .map(|id| tracing::field::display(JsonRpcId(id))),
+            { semconv::GEN_AI_TOOL_NAME } = tool,
+            { semconv::GEN_AI_OPERATION_NAME } = tool.map(|_| semconv::EXECUTE_TOOL),
+            { semconv::GEN_AI_PROMPT_NAME } = prompt,
+            { semconv::ERROR_TYPE } = Empty,
+            { semconv::RPC_RESPONSE_STATUS_CODE } = Empty,
         );
         if !span.is_disabled() {
+            let name = match target {
+                Some(target) => format!("{method} {target}"),
+                None => method.to_owned(),
+            };
+            span.record("otel.name", name);
             if let Some(traceparent) = &info.traceparent {
                 let cx = telemetry::context_from_meta(traceparent, info.tracestate.as_deref());
                 if cx.span().span_context().is_valid() {
@@ -96,23 +110,6 @@ impl Operation {
                         span.add_link(http);
                     }
                 }
-            }
-            span.set_attribute(semconv::MCP_METHOD_NAME, method.to_owned());
-            if let Some(version) = &info.protocol_version {
-                span.set_attribute(semconv::MCP_PROTOCOL_VERSION, version.clone());
-            }
-            if let Some(id) = &info.id {
-                span.set_attribute(semconv::JSONRPC_REQUEST_ID, id_string(id));
-            }
-            match (method, target) {
-                ("tools/call", Some(tool)) => {
-                    span.set_attribute(semconv::GEN_AI_TOOL_NAME, tool.to_owned());
-                    span.set_attribute(semconv::GEN_AI_OPERATION_NAME, semconv::EXECUTE_TOOL);
-                }
-                ("prompts/get", Some(prompt)) => {
-                    span.set_attribute(semconv::GEN_AI_PROMPT_NAME, prompt.to_owned())
-                }
-                _ => {}
             }
         }
         let method_label = KNOWN_METHODS
@@ -154,7 +151,7 @@ impl Operation {
                 let code = error.code.to_string();
                 if !self.span.is_disabled() {
                     self.span
-                        .set_attribute(semconv::RPC_RESPONSE_STATUS_CODE, code.clone());
+                        .record(semconv::RPC_RESPONSE_STATUS_CODE, code.as_str());
                     self.span
                         .record("otel.status_description", error.message.as_str());
                 }
@@ -164,8 +161,7 @@ impl Operation {
             _ => String::new(),
         };
         if !error_type.is_empty() && !self.span.is_disabled() {
-            self.span
-                .set_attribute(semconv::ERROR_TYPE, error_type.clone());
+            self.span.record(semconv::ERROR_TYPE, error_type.as_str());
             self.span.record("otel.status_code", "ERROR");
         }
         let _ = self.summary.error_type.set(error_type);
@@ -239,10 +235,14 @@ impl Drop for Operation {
 }
 
 /// `jsonrpc.request.id` is a string attribute whatever the id's JSON type.
-fn id_string(id: &Value) -> String {
-    match id {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+struct JsonRpcId<'a>(&'a Value);
+
+impl std::fmt::Display for JsonRpcId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Value::String(s) => f.write_str(s),
+            other => write!(f, "{other}"),
+        }
     }
 }
 

@@ -8,7 +8,6 @@ pub const URL_PATH: &str = "url.path";
 pub const URL_SCHEME: &str = "url.scheme";
 pub const CLIENT_ADDRESS: &str = "client.address";
 pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
-pub const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const ERROR_TYPE: &str = "error.type";
 
