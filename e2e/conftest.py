@@ -28,6 +28,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, sig: int = 15, timeout: float = 10) -> int:
+    """Signals a process we started, waits up to `timeout`, then kills it; returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 @dataclass
 class Server:
     """A running `mcp-server` process with its ports and captured output."""
@@ -54,14 +66,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = 15, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 
 def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None = None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import free_port
+from conftest import free_port, stop_process
 
 
 class PromAPI:
@@ -77,10 +77,5 @@ def running_prometheus(tmp_path: Path, targets: list[str], rule_files: list[Path
             time.sleep(0.1)
         yield api
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
         log.close()

@@ -6,13 +6,14 @@ import contextlib
 import re
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rotel
 
-from conftest import free_port
+from conftest import free_port, stop_process
 
 AGENT = Path(rotel.__file__).resolve().parent / "rotel-agent"
 
@@ -119,12 +120,7 @@ def running_receiver(tmp_path: Path):
             time.sleep(0.1)
         yield Receiver(proc, http_port, grpc_port, out)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=5)
 
 
 @contextlib.contextmanager
@@ -134,8 +130,6 @@ def black_hole():
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     accepted: list[socket.socket] = []
-    import threading
-
     stop = threading.Event()
 
     def accept_forever():
