@@ -16,7 +16,6 @@ pub mod code {
     /// Implementation-defined server errors (-32000..-32019 per the 2026-07-28 error policy).
     pub const SERVER_OVERLOADED: i64 = -32000;
     pub const REQUEST_TIMEOUT: i64 = -32001;
-    pub const UNAUTHORIZED: i64 = -32002;
 }
 
 /// An HTTP error response carrying a JSON-RPC error object.

@@ -35,8 +35,12 @@ use crate::{
 #[derive(Debug, Clone, Default)]
 pub struct JsonRpcIdSlot(pub Arc<std::sync::OnceLock<serde_json::Value>>);
 
-fn error_for(req_id: Option<&RequestId>, slot: &JsonRpcIdSlot, err: JsonRpcError) -> Response {
-    err.with_id(slot.0.get())
+fn error_for(
+    req_id: Option<&RequestId>,
+    jsonrpc_id: Option<&serde_json::Value>,
+    err: JsonRpcError,
+) -> Response {
+    err.with_id(jsonrpc_id)
         .with_request_id(req_id.map(RequestId::as_str))
         .into_response()
 }
@@ -73,7 +77,7 @@ pub async fn protect(
         tracing::warn!("shed request: too many requests in flight");
         let mut response = error_for(
             request_id.as_ref(),
-            &JsonRpcIdSlot::default(),
+            None,
             JsonRpcError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::SERVER_OVERLOADED,
@@ -100,7 +104,7 @@ pub async fn protect(
             tracing::error!(panic = panic_message(&*panic), "handler panicked");
             error_for(
                 request_id.as_ref(),
-                &slot,
+                slot.0.get(),
                 JsonRpcError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     code::INTERNAL_ERROR,
@@ -114,7 +118,7 @@ pub async fn protect(
             tracing::warn!(timeout_ms = ms as u64, "request timed out");
             error_for(
                 request_id.as_ref(),
-                &slot,
+                slot.0.get(),
                 JsonRpcError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     code::REQUEST_TIMEOUT,

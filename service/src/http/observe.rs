@@ -95,7 +95,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         method,
         route,
         status: response.status(),
-        rpc: response.extensions().get::<RpcSummary>().cloned(),
+        rpc: response.extensions_mut().remove::<RpcSummary>(),
     };
     response.map(|body| Body::new(Guarded::new(body, observation)))
 }

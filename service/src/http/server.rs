@@ -96,20 +96,17 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) {
         let stop_accepting = CancellationToken::new();
-        let graceful = Arc::new(GracefulShutdown::new());
         let public = tokio::spawn(accept_loop(
             self.public,
             app,
             self.header_read_timeout,
             stop_accepting.clone(),
-            Some(graceful.clone()),
         ));
         let admin = tokio::spawn(accept_loop(
             self.admin,
             admin,
             self.header_read_timeout,
             stop_accepting.clone(),
-            None,
         ));
         readiness.set(true);
         tracing::info!("ready");
@@ -124,10 +121,9 @@ impl Server {
         tokio::time::sleep(self.drain_delay).await;
 
         stop_accepting.cancel();
-        let _ = public.await;
+        // Metrics scrapes are not waited for; requests on the public listener are.
         let _ = admin.await;
-        let graceful =
-            Arc::try_unwrap(graceful).unwrap_or_else(|_| unreachable!("accept loop ended"));
+        let graceful = public.await.unwrap_or_default();
         let in_flight = graceful.count();
         tracing::info!(
             elapsed_ms = t0.elapsed().as_millis() as u64,
@@ -154,8 +150,9 @@ async fn accept_loop(
     app: Router,
     header_read_timeout: Duration,
     stop: CancellationToken,
-    graceful: Option<Arc<GracefulShutdown>>,
-) {
+) -> GracefulShutdown {
+    // Watches every connection, so the caller can wait for them once accepting has stopped.
+    let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -164,7 +161,7 @@ async fn accept_loop(
     builder.http2().timer(TokioTimer::new());
     loop {
         let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return graceful,
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -186,19 +183,10 @@ async fn accept_loop(
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
-        match &graceful {
-            Some(g) => {
-                let conn = g.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            None => {
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-        }
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
     }
 }
 

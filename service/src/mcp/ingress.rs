@@ -1,6 +1,6 @@
 //! The front of the MCP endpoint. It reads the body once (bounded), checks the JSON-RPC envelope
-//! and the protocol-version header, records what the request is ([`McpRequestInfo`], for logs and
-//! telemetry), hands the request to rmcp, and turns rmcp's plain-text HTTP errors into JSON-RPC
+//! and the protocol-version header, learns what the request is ([`McpRequestInfo`], for the span,
+//! the metrics and the access log), hands the request to rmcp, and turns rmcp's plain-text HTTP errors into JSON-RPC
 //! error bodies so every client gets a parseable answer.
 
 use std::{
@@ -43,9 +43,9 @@ const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 /// Longest rmcp error text worth reading back into a JSON-RPC message.
 const MAX_ERROR_TEXT: usize = 4096;
 
-/// What the request is, as far as MCP is concerned; in the request's extensions.
+/// What the request is, as far as MCP is concerned.
 #[derive(Debug, Clone, Default)]
-pub struct McpRequestInfo {
+pub(super) struct McpRequestInfo {
     /// `tools/call`, `initialize`, ...; `None` for a client's JSON-RPC response.
     pub method: Option<String>,
     /// The JSON-RPC id; `None` for notifications.
@@ -139,7 +139,7 @@ where
             err.with_request_id(request_id.as_ref().map(RequestId::as_str))
                 .into_response()
         };
-        let (mut parts, bytes) = match read_body(req, self.max_body_bytes).await {
+        let (parts, bytes) = match read_body(req, self.max_body_bytes).await {
             Ok(read) => read,
             Err(err) => return reject(err),
         };
@@ -156,10 +156,8 @@ where
             return reject(err.with_id(info.id.as_ref()));
         }
 
-        let operation = Operation::start(&info, |tool| (self.tool_known)(tool));
+        let operation = Operation::start(info, |tool| (self.tool_known)(tool));
         let span = operation.span.clone();
-        let jsonrpc_id = info.id.clone();
-        parts.extensions.insert(info);
         let request = Request::from_parts(parts, Body::from(bytes));
         let response = match self.inner.call(request).instrument(span).await {
             Ok(response) => response,
@@ -167,7 +165,7 @@ where
         };
         let failed = response.status().is_client_error() || response.status().is_server_error();
         let response = if failed && !is_json(response.headers()) {
-            plain_error_to_jsonrpc(response, jsonrpc_id.as_ref(), request_id.as_ref()).await
+            plain_error_to_jsonrpc(response, operation.jsonrpc_id(), request_id.as_ref()).await
         } else {
             response.map(Body::new)
         };

@@ -8,7 +8,7 @@ mod ingress;
 mod observe;
 mod server;
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc};
 
 use axum::{extract::Request, response::Response};
 use rmcp::{
@@ -21,7 +21,6 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
-pub use ingress::McpRequestInfo;
 pub use server::McpServer;
 
 /// The protocol versions this server speaks (2024-11-05 is deliberately not among them).
@@ -57,7 +56,6 @@ where
         .with_legacy_session_mode(false)
         // JSON unless a tool streams notifications before its result.
         .with_json_response(true)
-        .with_sse_keep_alive(Some(Duration::from_secs(15)))
         // Host/Origin are checked by the HTTP layer (with JSON-RPC error bodies), and the body
         // size by the ingress.
         .disable_allowed_hosts()

@@ -69,7 +69,7 @@ pub(super) struct Operation {
 impl Operation {
     /// Opens the span: its parent is the caller's `_meta.traceparent` when there is one (the MCP
     /// convention) with a link to the HTTP span, else the HTTP span itself.
-    pub(super) fn start(info: &McpRequestInfo, tool_known: impl FnOnce(&str) -> bool) -> Self {
+    pub(super) fn start(info: McpRequestInfo, tool_known: impl FnOnce(&str) -> bool) -> Self {
         let method = info.method.as_deref().unwrap_or("");
         let target = match method {
             "tools/call" | "prompts/get" => info.name.as_deref(),
@@ -122,19 +122,24 @@ impl Operation {
             ("tools/call", _) => Some(semconv::OTHER.to_owned()),
             _ => None,
         };
+        let target = target.map(str::to_owned);
         Self {
             started: Instant::now(),
             span,
-            jsonrpc_id: info.id.clone(),
+            jsonrpc_id: info.id,
             method_label,
             tool_label,
-            protocol_version: info.protocol_version.clone(),
+            protocol_version: info.protocol_version,
             summary: RpcSummary {
-                method: info.method.clone(),
-                target: target.map(str::to_owned),
+                method: info.method,
+                target,
                 error_type: Default::default(),
             },
         }
+    }
+
+    pub(super) fn jsonrpc_id(&self) -> Option<&Value> {
+        self.jsonrpc_id.as_ref()
     }
 
     pub(super) fn summary(&self) -> RpcSummary {

@@ -61,10 +61,6 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         self
     }
 
-    pub fn state(&self) -> &S {
-        &self.state
-    }
-
     fn build_info(
         &self,
         implementation: Implementation,
@@ -182,5 +178,38 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             tracing::error!(prompt = %prompt, panic = panic_message(&*panic), "prompt panicked");
             Err(ErrorData::internal_error(format!("internal error in prompt {prompt}"), None))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::{model::GetPromptResult, prompt, prompt_router};
+
+    use super::*;
+
+    #[derive(Clone)]
+    struct Greeter;
+
+    #[prompt_router]
+    impl Greeter {
+        #[prompt(description = "Says hello.")]
+        async fn hello(&self) -> GetPromptResult {
+            GetPromptResult::new(vec![])
+        }
+    }
+
+    #[test]
+    fn capabilities_follow_what_is_registered() {
+        let tools_only = McpServer::new(Greeter, ToolRouter::new(), "t", "1");
+        assert!(tools_only.get_info().capabilities.tools.is_some());
+        assert!(tools_only.get_info().capabilities.prompts.is_none());
+
+        let with_prompts = McpServer::new(Greeter, ToolRouter::new(), "t", "1")
+            .with_prompts(Greeter::prompt_router())
+            .with_instructions("Use hello.");
+        let info = with_prompts.get_info();
+        assert!(info.capabilities.prompts.is_some());
+        assert_eq!(info.instructions.as_deref(), Some("Use hello."));
+        assert_eq!(info.server_info.name, "t");
     }
 }
