@@ -112,7 +112,7 @@ async fn serve(settings: Settings) -> ExitCode {
         "listening"
     );
     app.run(shutdown_signal()).await;
-    telemetry.shutdown(TELEMETRY_FLUSH).await;
+    let _logs = telemetry.shutdown(TELEMETRY_FLUSH).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -55,6 +55,6 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     tracing::info!(mcp = %format!("http://{}/mcp", app.public_addr()), "conformance server listening");
     app.run(shutdown_signal()).await;
-    telemetry.shutdown(Duration::from_secs(1)).await;
+    let _logs = telemetry.shutdown(Duration::from_secs(1)).await;
     ExitCode::SUCCESS
 }

@@ -76,7 +76,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
         { semconv::ERROR_TYPE } = Empty,
     );
-    if !span.is_disabled() {
+    if telemetry::spans_exported() {
         let name = match &route {
             Some(route) => format!("{method} {route}"),
             None => method.to_owned(),
@@ -188,7 +188,7 @@ impl Drop for Observation {
         metrics::histogram!(names::HTTP_REQUEST_DURATION, metric_labels)
             .record(elapsed.as_secs_f64());
 
-        if !self.span.is_disabled() {
+        if telemetry::spans_exported() {
             self.span
                 .record(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
             if let Some(error_type) = &error_type {

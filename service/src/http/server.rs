@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::config::Settings;
+use crate::{config::Settings, telemetry};
 
 /// Whether the public listener should receive traffic (`/readyz`).
 #[derive(Debug, Clone, Default)]
@@ -206,6 +206,7 @@ pub async fn shutdown_signal() {
     tokio::spawn(async move {
         let second = next().await;
         tracing::warn!(signal = second, "second shutdown signal: exiting now");
+        telemetry::logs::flush();
         std::process::exit(1);
     });
 }

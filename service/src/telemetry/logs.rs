@@ -1,23 +1,25 @@
 //! Logs: one JSON object per line on stdout (`timestamp`, `level`, `message`, `target`, the
 //! event's fields, and from the enclosing spans `request_id`, `trace_id`, `span_id`), or a
 //! compact human format for local use.
+//!
+//! JSON lines are written by a background thread: a request never waits on stdout (a pipe to
+//! the container runtime can stall), and under load many lines leave in one write. The queue is
+//! bounded and never drops a line; when it is full, logging waits.
 
-use std::{collections::BTreeMap, fmt};
+use std::{cell::RefCell, fmt, io::Write as _, sync::Mutex};
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use serde_json::Value;
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
     span,
 };
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::FilterExt as _,
-    filter::filter_fn,
+    filter::{FilterExt as _, filter_fn},
     fmt::{
-        FmtContext, FormatEvent, FormatFields,
         format::Writer,
         time::{FormatTime, SystemTime},
     },
@@ -33,17 +35,67 @@ const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id"];
 /// ...from the spans that carry them (other spans exist only when traces are exported).
 const CONTEXT_SPANS: &[&str] = &["http.server"];
 const TRACER_NAME: &str = "mcp-server";
+/// Lines waiting for the writer thread before logging waits for it.
+const QUEUED_LINES: usize = 64 * 1024;
+/// Lines gathered into one write to stdout.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The log writer thread's handle; dropping it writes out what is still queued.
+static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+
+/// Keeps logging on; dropping it writes out the queued lines and stops the writer.
+#[must_use = "logging stops when the guard is dropped"]
+pub struct LogGuard(());
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        flush();
+    }
+}
+
+/// Writes out the queued lines (waiting at most about a second) and stops the writer; later
+/// lines are lost. For the way out of the process.
+pub fn flush() {
+    let writer = WRITER.lock().map(|mut w| w.take()).unwrap_or_default();
+    drop(writer);
+}
 
 /// Installs the global subscriber: logs filtered by `level`, and (when tracing is on) spans of
 /// this crate sent to OpenTelemetry whatever the log level is.
-pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider>) {
+pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider>) -> LogGuard {
     let logs = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .event_format(JsonLines)
+        LogFormat::Json => {
+            let (writer, guard) = NonBlockingBuilder::default()
+                .lossy(false)
+                .buffered_lines_limit(QUEUED_LINES)
+                .thread_name("log-writer")
+                .finish(std::io::BufWriter::with_capacity(
+                    WRITE_BUFFER_BYTES,
+                    std::io::stdout(),
+                ));
+            // Events at the level, and only the spans whose fields go on the lines: a span
+            // no layer wants is never created.
+            let wanted = filter_fn(|meta| {
+                meta.is_event()
+                    || (meta.target().starts_with("mcp_server")
+                        && CONTEXT_SPANS.contains(&meta.name()))
+            });
+            let layer = JsonLogLayer {
+                writer,
+                with_trace_ids: tracer.is_some(),
+            }
+            .with_filter(EnvFilter::new(level).and(wanted))
+            .boxed();
+            if let Ok(mut slot) = WRITER.lock() {
+                *slot = Some(guard);
+            }
+            layer
+        }
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_filter(EnvFilter::new(level))
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
-    }
-    .with_filter(EnvFilter::new(level));
+    };
     let spans = tracer.map(|provider| {
         use opentelemetry::trace::TracerProvider as _;
         tracing_opentelemetry::layer()
@@ -60,33 +112,46 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
                 meta.is_span() && meta.target().starts_with("mcp_server")
             }))
     });
-    // Only the spans that carry context fields, and only when the log level shows them: a layer
-    // without a filter would enable every callsite of every dependency.
-    let ours = filter_fn(|meta| {
-        meta.is_span()
-            && meta.target().starts_with("mcp_server")
-            && CONTEXT_SPANS.contains(&meta.name())
-    });
-    let context = ContextFieldsLayer.with_filter(EnvFilter::new(level).and(ours));
-    tracing_subscriber::registry()
-        .with(context)
-        .with(spans)
-        .with(logs)
-        .init();
+    tracing_subscriber::registry().with(spans).with(logs).init();
     // A panic is an error log line like any other (JSON, with the request's ids), not raw stderr.
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+    LogGuard(())
 }
 
-/// The [`CONTEXT_FIELDS`] of a span, kept in its extensions.
+/// The [`CONTEXT_FIELDS`] of a span, kept in its extensions (first value of each wins).
 #[derive(Default)]
-struct ContextFields(BTreeMap<&'static str, Value>);
+struct ContextFields(Vec<(&'static str, String)>);
 
-struct ContextFieldsLayer;
+impl ContextFields {
+    fn keep(&mut self, field: &Field, value: impl FnOnce() -> String) {
+        if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name())
+            && !self.0.iter().any(|(n, _)| n == name)
+        {
+            self.0.push((name, value()));
+        }
+    }
+}
 
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ContextFieldsLayer {
+impl Visit for ContextFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.keep(field, || value.to_owned());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.keep(field, || format!("{value:?}"));
+    }
+}
+
+/// Writes each event as one JSON line, with the context fields of its spans.
+struct JsonLogLayer {
+    writer: NonBlocking,
+    /// Whether spans are exported, so lines can carry their trace and span ids.
+    with_trace_ids: bool,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLogLayer {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let mut fields = ContextFields::default();
-        attrs.record(&mut ContextVisitor(&mut fields));
+        attrs.record(&mut fields);
         if !fields.0.is_empty()
             && let Some(span) = ctx.span(id)
         {
@@ -98,34 +163,75 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ContextFieldsLayer {
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<ContextFields>() {
-            Some(fields) => values.record(&mut ContextVisitor(fields)),
+            Some(fields) => values.record(fields),
             None => {
                 let mut fields = ContextFields::default();
-                values.record(&mut ContextVisitor(&mut fields));
+                values.record(&mut fields);
                 if !fields.0.is_empty() {
                     extensions.insert(fields);
                 }
             }
         }
     }
-}
 
-struct ContextVisitor<'a>(&'a mut ContextFields);
-
-impl ContextVisitor<'_> {
-    fn keep(&mut self, field: &Field, value: Value) {
-        if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name()) {
-            self.0.0.insert(name, value);
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        thread_local! {
+            static LINE: RefCell<Line> = RefCell::new(Line::new());
         }
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => self.write(&mut line, event, &ctx),
+            // A value's Debug that logs while its own line is being written.
+            Err(_) => self.write(&mut Line::new(), event, &ctx),
+        });
     }
 }
 
-impl Visit for ContextVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.keep(field, Value::from(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.keep(field, Value::from(format!("{value:?}")));
+impl JsonLogLayer {
+    fn write<S: Subscriber + for<'a> LookupSpan<'a>>(
+        &self,
+        line: &mut Line,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) {
+        line.clear();
+        let mut timestamp = String::with_capacity(32);
+        let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+        line.value("timestamp", &timestamp);
+        line.value("level", event.metadata().level().as_str());
+        event.record(line);
+        line.value("target", event.metadata().target());
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(fields) = span.extensions().get::<ContextFields>() {
+                    for (name, value) in &fields.0 {
+                        line.value(name, value);
+                    }
+                }
+            }
+        }
+        if self.with_trace_ids {
+            // The innermost span, whichever layer created it (the MCP span when exported).
+            let innermost = match event.parent() {
+                Some(parent) => Some(parent.clone()),
+                None if event.is_contextual() => ctx.current_span().id().cloned(),
+                None => None,
+            };
+            let cx = innermost.and_then(|id| {
+                tracing::dispatcher::get_default(|d| {
+                    tracing_opentelemetry::get_otel_context(&id, d)
+                })
+            });
+            if let Some(cx) = cx {
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_valid() {
+                    line.value("trace_id", &sc.trace_id().to_string());
+                    line.value("span_id", &sc.span_id().to_string());
+                }
+            }
+        }
+        // Only fails once the writer thread is gone, at exit.
+        let _ = self.writer.clone().write_all(line.finish());
     }
 }
 
@@ -162,13 +268,18 @@ impl Line {
         }
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.keys.clear();
+    }
+
+    fn finish(&mut self) -> &[u8] {
         self.buf.extend_from_slice(if self.keys.is_empty() {
             b"{}\n"
         } else {
             b"}\n"
         });
-        self.buf
+        &self.buf
     }
 }
 
@@ -194,55 +305,5 @@ impl Visit for Line {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.value(field.name(), &format!("{value:?}"));
-    }
-}
-
-struct JsonLines;
-
-impl<S, N> FormatEvent<S, N> for JsonLines
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut line = Line::new();
-        let mut timestamp = String::with_capacity(32);
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        line.value("timestamp", &timestamp);
-        line.value("level", event.metadata().level().as_str());
-        event.record(&mut line);
-        line.value("target", event.metadata().target());
-        if let Some(scope) = ctx.event_scope() {
-            let mut innermost = None;
-            for span in scope {
-                innermost.get_or_insert_with(|| span.id());
-                if let Some(fields) = span.extensions().get::<ContextFields>() {
-                    for (name, value) in &fields.0 {
-                        line.value(name, value);
-                    }
-                }
-            }
-            let cx = innermost.and_then(|id| {
-                tracing::dispatcher::get_default(|d| {
-                    tracing_opentelemetry::get_otel_context(&id, d)
-                })
-            });
-            if let Some(cx) = cx {
-                let span = cx.span();
-                let sc = span.span_context();
-                if sc.is_valid() {
-                    line.value("trace_id", &sc.trace_id().to_string());
-                    line.value("span_id", &sc.span_id().to_string());
-                }
-            }
-        }
-        let bytes = line.finish();
-        // serde_json writes valid UTF-8.
-        writer.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }

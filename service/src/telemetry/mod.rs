@@ -8,7 +8,11 @@ pub mod metrics;
 pub mod semconv;
 pub mod traces;
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::IsTerminal,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use http::HeaderMap;
 use opentelemetry::{
@@ -23,9 +27,19 @@ use crate::config::{ConfigError, LogFormat, Settings};
 const DEFAULT_SERVICE_NAME: &str = "mcp-server";
 const DEFAULT_ENVIRONMENT: &str = "local";
 
+static SPANS_EXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans go to a collector. Work that only a span exporter reads (span names, parent
+/// contexts, response attributes) is skipped when they do not: the HTTP span still exists then,
+/// for the request id on log lines.
+pub fn spans_exported() -> bool {
+    SPANS_EXPORTED.load(Ordering::Relaxed)
+}
+
 /// The installed telemetry; [`Telemetry::shutdown`] flushes what is still buffered.
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
+    logs: logs::LogGuard,
     pub metrics: Metrics,
     pub export: TraceExport,
 }
@@ -35,6 +49,7 @@ pub struct Telemetry {
 pub fn init(settings: &Settings, task: Option<&EcsTask>) -> Result<Telemetry, ConfigError> {
     let export = traces::export_from_env(&|name| std::env::var(name).ok())?;
     let tracer = traces::provider(&export, resource(task));
+    SPANS_EXPORTED.store(tracer.is_some(), Ordering::Relaxed);
     let format = settings
         .log
         .format
@@ -43,10 +58,11 @@ pub fn init(settings: &Settings, task: Option<&EcsTask>) -> Result<Telemetry, Co
         } else {
             LogFormat::Json
         });
-    logs::install(format, &settings.log.level, tracer.as_ref());
+    let logs = logs::install(format, &settings.log.level, tracer.as_ref());
     let metrics = Metrics::install();
     Ok(Telemetry {
         tracer,
+        logs,
         metrics,
         export,
     })
@@ -54,9 +70,11 @@ pub fn init(settings: &Settings, task: Option<&EcsTask>) -> Result<Telemetry, Co
 
 impl Telemetry {
     /// Flushes and stops the span exporter within `deadline` (a dead collector cannot hold the
-    /// process past it).
-    pub async fn shutdown(self, deadline: Duration) {
-        let Some(tracer) = self.tracer else { return };
+    /// process past it). Logging goes on until the returned guard is dropped.
+    pub async fn shutdown(self, deadline: Duration) -> logs::LogGuard {
+        let Some(tracer) = self.tracer else {
+            return self.logs;
+        };
         let flush = tokio::task::spawn_blocking(move || tracer.shutdown_with_timeout(deadline));
         match tokio::time::timeout(deadline + Duration::from_millis(500), flush).await {
             Ok(Ok(Ok(()))) => tracing::info!("telemetry flushed"),
@@ -66,6 +84,7 @@ impl Telemetry {
                 "telemetry flush timed out"
             ),
         }
+        self.logs
     }
 }
 
