@@ -32,8 +32,11 @@ use crate::config::LogFormat;
 
 /// Span fields copied onto every log line written inside the span...
 const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id"];
-/// ...from the spans that carry them (other spans exist only when traces are exported).
-const CONTEXT_SPANS: &[&str] = &["http.server"];
+/// ...from the span that carries them.
+const CONTEXT_SPAN: &str = "http.server";
+/// The MCP span: rmcp runs the handler in a task that enters only this span (when it exists),
+/// so the log layer must see it to reach the HTTP span above it.
+const MCP_SPAN: &str = "mcp.server";
 const TRACER_NAME: &str = "mcp-server";
 /// Lines waiting for the writer thread before logging waits for it.
 const QUEUED_LINES: usize = 64 * 1024;
@@ -73,12 +76,13 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
                     WRITE_BUFFER_BYTES,
                     std::io::stdout(),
                 ));
-            // Events at the level, and only the spans whose fields go on the lines: a span
-            // no layer wants is never created.
-            let wanted = filter_fn(|meta| {
+            // Events at the level, and only the spans that lead to the context fields: a span
+            // no layer wants is never created (without a collector, not even the MCP span).
+            let exported = tracer.is_some();
+            let wanted = filter_fn(move |meta| {
                 meta.is_event()
                     || (meta.target().starts_with("mcp_server")
-                        && CONTEXT_SPANS.contains(&meta.name()))
+                        && (meta.name() == CONTEXT_SPAN || (exported && meta.name() == MCP_SPAN)))
             });
             let layer = JsonLogLayer {
                 writer,
@@ -112,7 +116,13 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
                 meta.is_span() && meta.target().starts_with("mcp_server")
             }))
     });
-    tracing_subscriber::registry().with(spans).with(logs).init();
+    // No `Option` layer: a `None` layer claims interest in every callsite, which would create
+    // every span of every dependency (and rmcp's spans would then hide ours from its tasks).
+    let registry = tracing_subscriber::registry().with(logs);
+    match spans {
+        Some(spans) => registry.with(spans).init(),
+        None => registry.init(),
+    }
     // A panic is an error log line like any other (JSON, with the request's ids), not raw stderr.
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
     LogGuard(())

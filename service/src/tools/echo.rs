@@ -62,6 +62,8 @@ impl Toolbox {
     )]
     async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> CallToolResult {
         if let Err(problem) = args.validate() {
+            // Log lines from a tool carry the request's ids without the tool doing anything.
+            tracing::info!(%problem, "echo: invalid arguments");
             return CallToolResult::error(vec![ContentBlock::text(format!(
                 "invalid arguments: {problem}"
             ))]);
