@@ -110,20 +110,20 @@ def test_json_logs_carry_ids_and_no_secrets(server_factory):
     assert line["trace_id"] == HTTP_PARENT[3:35]
     assert line["mcp.method"] == "tools/call" and line["mcp.target"] == "echo"
     assert line["http.status"] == 200 and line["duration_ms"] > 0
-    tool = _tool_lines(lines, "log-req-2")
-    assert tool[0]["trace_id"] == HTTP_PARENT[3:35], "a tool's line is in the request's trace"
+    tool = _tool_line(lines, "log-req-2")
+    assert tool["trace_id"] == HTTP_PARENT[3:35], "a tool's line is in the request's trace"
     text = server.log()
     for secret in ["sekrit-token", "sekrit-cookie", "top-secret-argument"]:
         assert secret not in text, secret
 
 
-def _tool_lines(lines: list, request_id: str) -> list:
-    """The echo tool's own log lines (it logs invalid arguments), checked for the request id."""
+def _tool_line(lines: list, request_id: str) -> dict:
+    """The echo tool's own log line (it logs invalid arguments), checked for the request id."""
     tool = [l for l in lines if l.get("message") == "echo: invalid arguments"]
     assert len(tool) == 1, lines
     assert tool[0]["request_id"] == request_id, tool
     assert tool[0]["target"] == "mcp_server::tools::echo" and "got 11" in tool[0]["problem"]
-    return tool
+    return tool[0]
 
 
 def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory):
@@ -133,8 +133,8 @@ def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory)
     assert response.json()["result"]["isError"] is True
     assert server.stop() == 0
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    tool = _tool_lines(lines, "log-req-3")
-    assert "trace_id" not in tool[0], "no collector: no trace ids"
+    tool = _tool_line(lines, "log-req-3")
+    assert "trace_id" not in tool, "no collector: no trace ids"
 
 
 def _metric(text: str, name: str, **labels) -> float:

@@ -86,7 +86,7 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
             });
             let layer = JsonLogLayer {
                 writer,
-                with_trace_ids: tracer.is_some(),
+                with_trace_ids: exported,
             }
             .with_filter(EnvFilter::new(level).and(wanted))
             .boxed();
@@ -204,9 +204,7 @@ impl JsonLogLayer {
         ctx: &Context<'_, S>,
     ) {
         line.clear();
-        let mut timestamp = String::with_capacity(32);
-        let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
-        line.value("timestamp", &timestamp);
+        line.value("timestamp", &format_args!("{}", Now));
         line.value("level", event.metadata().level().as_str());
         event.record(line);
         line.value("target", event.metadata().target());
@@ -235,13 +233,22 @@ impl JsonLogLayer {
                 let span = cx.span();
                 let sc = span.span_context();
                 if sc.is_valid() {
-                    line.value("trace_id", &sc.trace_id().to_string());
-                    line.value("span_id", &sc.span_id().to_string());
+                    line.value("trace_id", &format_args!("{}", sc.trace_id()));
+                    line.value("span_id", &format_args!("{}", sc.span_id()));
                 }
             }
         }
         // Only fails once the writer thread is gone, at exit.
         let _ = self.writer.clone().write_all(line.finish());
+    }
+}
+
+/// The current time as RFC 3339 in UTC, formatted straight into the line.
+struct Now;
+
+impl fmt::Display for Now {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        SystemTime.format_time(&mut Writer::new(f))
     }
 }
 
