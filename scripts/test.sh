@@ -8,7 +8,10 @@ cd "$ROOT"
 scripts/bootstrap.sh
 t0=$SECONDS
 echo "== cargo build --release (target: $CARGO_TARGET_DIR)"
-cargo build --release --locked --workspace --bins --examples
+# The binaries alone first: built with the same features as the Dockerfile's `--bin mcp-server`
+# and the README's `cargo run -p mcp-server` (examples would pull dev-dependency features in).
+cargo build --release --locked --workspace --bins
+cargo build --release --locked --workspace --examples
 echo "== cargo test --release"
 cargo test --release --locked --workspace
 echo "== e2e (pytest)"

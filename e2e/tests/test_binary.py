@@ -2,10 +2,12 @@
 `mcp-smoke` client against a live server."""
 import os
 import subprocess
+import time
 
 import pytest
+import requests
 
-from conftest import SERVER_BIN, SMOKE_BIN, free_port
+from conftest import ROOT, SERVER_BIN, SMOKE_BIN, free_port, start_server
 
 
 def run_server_expecting_exit(env_overrides: dict) -> subprocess.CompletedProcess:
@@ -62,3 +64,25 @@ def test_smoke_client_fails_loudly(server):
     proc = subprocess.run([SMOKE_BIN, dead], capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "smoke test failed" in proc.stderr
+
+
+def test_readme_quick_start_commands(tmp_path):
+    """The README's first command runs the service and its smoke client talks to it, through cargo
+    exactly as written (on the suite's build cache, so nothing is rebuilt)."""
+    cargo = ["cargo", "run", "--release", "--locked", "--quiet", "--manifest-path", str(ROOT / "Cargo.toml")]
+    server = start_server(tmp_path, args=[*cargo[1:], "-p", "mcp-server"], binary=cargo[0], wait_ready=False)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert server.proc.poll() is None, server.log()
+            try:
+                if requests.get(f"{server.base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        smoke = subprocess.run([*cargo, "--bin", "mcp-smoke", "--", server.url],
+                               capture_output=True, text=True, timeout=600)
+        assert smoke.returncode == 0, smoke.stderr
+        assert smoke.stdout.count("pong! taskId=local") == 2, smoke.stdout
+    finally:
+        assert server.stop() == 0, server.log()
