@@ -21,7 +21,8 @@ def test_spans_reach_a_real_collector_with_mcp_semantics(tmp_path, server_factor
             server = server_factory({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
                                      "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
                                      "OTEL_SERVICE_NAME": f"it-{protocol.replace('/', '-')}",
-                                     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=ci"})
+                                     "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=ci",
+                                     "APP__TOOLS__PING__DELAY_MS": "1"})
             resp = call_tool(server.url, "ping", modern=True, meta={"traceparent": META_PARENT},
                              headers={"traceparent": HTTP_PARENT, "x-request-id": f"otlp-{protocol}"})
             assert resp.status_code == 200
@@ -42,6 +43,9 @@ def test_spans_reach_a_real_collector_with_mcp_semantics(tmp_path, server_factor
             assert attrs["mcp.protocol.version"] == "2026-07-28"
             assert attrs["jsonrpc.request.id"].isdigit()
             assert "error.type" not in attrs
+            work = receiver.wait_for(lambda s: s.name == "ping.delay" and s.trace_id == mcp.trace_id,
+                                     "the span a tool opens")[-1]
+            assert work.parent_id == mcp.span_id, "a tool's own span is a child of its MCP span"
 
             http = receiver.wait_for(lambda s: s.name == "POST /mcp" and s.trace_id == HTTP_PARENT[3:35],
                                      "POST /mcp with the header's trace id")[-1]

@@ -19,6 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use opentelemetry::{KeyValue, trace::TraceContextExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, RwLock};
@@ -27,6 +28,7 @@ use super::request_id::RequestId;
 use crate::{
     config::{AuthMode, AuthSettings},
     jsonrpc::{JsonRpcError, code},
+    telemetry::{RequestTrace, semconv},
 };
 
 /// Asymmetric algorithms only: keys published in a JWKS cannot be shared secrets, and `none`
@@ -402,7 +404,13 @@ pub async fn middleware(
 ) -> Response {
     match auth.authenticate(req.headers()).await {
         Ok(principal) => {
-            tracing::Span::current().record("enduser.id", principal.subject.as_str());
+            tracing::Span::current().record(semconv::ENDUSER_ID, principal.subject.as_str());
+            if let Some(RequestTrace(trace)) = req.extensions().get::<RequestTrace>() {
+                trace.span().set_attribute(KeyValue::new(
+                    semconv::ENDUSER_ID,
+                    principal.subject.clone(),
+                ));
+            }
             req.extensions_mut().insert(principal);
             next.run(req).await
         }

@@ -15,15 +15,18 @@ use axum::{
     response::Response,
 };
 use metrics::Label;
+use opentelemetry::{
+    Context, KeyValue,
+    trace::{SpanBuilder, Status, TraceContextExt as _},
+};
 use tracing::{Instrument, Span, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{
     limits::Guarded,
     request_id::{self, X_REQUEST_ID},
 };
 use crate::telemetry::{
-    self,
+    self, RequestTrace,
     metrics::{labels, names},
     semconv,
 };
@@ -49,41 +52,23 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| route_label(p.as_str()));
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    // Attributes go in as span fields: recorded in one pass when the span opens, which costs
-    // far less per request than setting them one by one.
+    let trace = telemetry::spans_exported().then(|| {
+        let trace = telemetry::start_server_span(
+            telemetry::context_from_headers(req.headers()),
+            http_span(&req, method, route.as_deref(), &request_id),
+        );
+        req.extensions_mut().insert(RequestTrace(trace.clone()));
+        trace
+    });
+    // The `tracing` span carries what log lines inside the request show.
+    let ids = trace.as_ref().map(telemetry::log_ids);
     let span = tracing::info_span!(
         "http.server",
-        otel.name = Empty,
-        otel.kind = "server",
-        otel.status_code = Empty,
         request_id = request_id.to_str().unwrap_or_default(),
         enduser.id = Empty,
-        { semconv::HTTP_REQUEST_METHOD } = method,
-        { semconv::HTTP_ROUTE } = route.as_deref(),
-        { semconv::URL_PATH } = req.uri().path(),
-        { semconv::URL_SCHEME } = "http",
-        { semconv::NETWORK_PROTOCOL_VERSION } = protocol_version(req.version()),
-        { semconv::CLIENT_ADDRESS } = peer.map(tracing::field::display),
-        { semconv::USER_AGENT_ORIGINAL } = user_agent,
-        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
-        { semconv::ERROR_TYPE } = Empty,
+        trace_id = ids.map(|(trace_id, _)| trace_id),
+        span_id = ids.map(|(_, span_id)| span_id),
     );
-    if telemetry::spans_exported() {
-        let name = match &route {
-            Some(route) => format!("{method} {route}"),
-            None => method.to_owned(),
-        };
-        span.record("otel.name", name);
-        let _ = span.set_parent(telemetry::context_from_headers(req.headers()));
-    }
     metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
     let mut response = next.run(req).instrument(span.clone()).await;
     response
@@ -92,12 +77,59 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     let observation = Observation {
         started,
         span,
+        trace,
         method,
         route,
         status: response.status(),
         rpc: response.extensions_mut().remove::<RpcSummary>(),
     };
     response.map(|body| Body::new(Guarded::new(body, observation)))
+}
+
+/// The HTTP server span's name and request attributes (semantic conventions).
+fn http_span(
+    req: &Request,
+    method: &'static str,
+    route: Option<&str>,
+    request_id: &header::HeaderValue,
+) -> SpanBuilder {
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let mut attributes = vec![
+        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method),
+        KeyValue::new(semconv::URL_PATH, req.uri().path().to_owned()),
+        KeyValue::new(semconv::URL_SCHEME, "http"),
+        KeyValue::new(
+            semconv::NETWORK_PROTOCOL_VERSION,
+            protocol_version(req.version()),
+        ),
+        KeyValue::new(
+            semconv::REQUEST_ID,
+            request_id.to_str().unwrap_or_default().to_owned(),
+        ),
+    ];
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+    }
+    if let Some(peer) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+        attributes.push(KeyValue::new(
+            semconv::CLIENT_ADDRESS,
+            peer.0.ip().to_string(),
+        ));
+    }
+    if let Some(agent) = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_owned(),
+        ));
+    }
+    SpanBuilder::from_name(name).with_attributes(attributes)
 }
 
 /// Our routes are a handful of static paths; labels borrow them instead of allocating.
@@ -161,6 +193,8 @@ fn protocol_version(version: Version) -> &'static str {
 struct Observation {
     started: Instant,
     span: Span,
+    /// The exported HTTP span, ended here.
+    trace: Option<Context>,
     method: &'static str,
     route: Option<Cow<'static, str>>,
     status: StatusCode,
@@ -188,13 +222,17 @@ impl Drop for Observation {
         metrics::histogram!(names::HTTP_REQUEST_DURATION, metric_labels)
             .record(elapsed.as_secs_f64());
 
-        if telemetry::spans_exported() {
-            self.span
-                .record(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+        if let Some(trace) = &self.trace {
+            let span = trace.span();
+            span.set_attribute(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
             if let Some(error_type) = &error_type {
-                self.span.record(semconv::ERROR_TYPE, error_type.as_ref());
-                self.span.record("otel.status_code", "ERROR");
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.to_string()));
+                span.set_status(Status::error(""));
             }
+            span.end();
         }
         // Health checks arrive every few seconds from every load balancer node: metrics only.
         let health = matches!(

@@ -35,6 +35,7 @@ use crate::{
         request_id::RequestId,
     },
     jsonrpc::{JsonRpcError, code},
+    telemetry::RequestTrace,
 };
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
@@ -139,7 +140,7 @@ where
             err.with_request_id(request_id.as_ref().map(RequestId::as_str))
                 .into_response()
         };
-        let (parts, bytes) = match read_body(req, self.max_body_bytes).await {
+        let (mut parts, bytes) = match read_body(req, self.max_body_bytes).await {
             Ok(read) => read,
             Err(err) => return reject(err),
         };
@@ -156,7 +157,13 @@ where
             return reject(err.with_id(info.id.as_ref()));
         }
 
-        let operation = Operation::start(info, |tool| (self.tool_known)(tool));
+        let operation = Operation::start(info, parts.extensions.get::<RequestTrace>(), |tool| {
+            (self.tool_known)(tool)
+        });
+        if let Some(trace) = &operation.trace {
+            // For the handlers below: a tool's own spans are children of the MCP span.
+            parts.extensions.insert(RequestTrace(trace.clone()));
+        }
         let span = operation.span.clone();
         let request = Request::from_parts(parts, Body::from(bytes));
         let response = match self.inner.call(request).instrument(span).await {

@@ -11,17 +11,19 @@ use std::{
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use metrics::Label;
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{
+    Context as TraceContext, KeyValue,
+    trace::{Link, SpanBuilder, Status, TraceContextExt as _},
+};
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::{Span, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing::Span;
 
 use super::ingress::McpRequestInfo;
 use crate::{
     http::observe::RpcSummary,
     telemetry::{
-        self,
+        self, RequestTrace,
         metrics::{labels, names},
         semconv,
     },
@@ -58,6 +60,10 @@ const KNOWN_METHODS: &[&str] = &[
 /// One MCP request being served.
 pub(super) struct Operation {
     started: Instant,
+    /// While spans are exported: the MCP span, ended with the operation...
+    pub(super) trace: Option<TraceContext>,
+    /// ...and its `tracing` twin, which gives log lines inside the operation its ids (none
+    /// otherwise: the HTTP span already carries the request id).
     pub(super) span: Span,
     jsonrpc_id: Option<Value>,
     method_label: &'static str,
@@ -68,50 +74,41 @@ pub(super) struct Operation {
 
 impl Operation {
     /// Opens the span: its parent is the caller's `_meta.traceparent` when there is one (the MCP
-    /// convention) with a link to the HTTP span, else the HTTP span itself.
-    pub(super) fn start(info: McpRequestInfo, tool_known: impl FnOnce(&str) -> bool) -> Self {
+    /// convention) with a link to the HTTP span, else the HTTP span (`http`) itself.
+    pub(super) fn start(
+        info: McpRequestInfo,
+        http: Option<&RequestTrace>,
+        tool_known: impl FnOnce(&str) -> bool,
+    ) -> Self {
         let method = info.method.as_deref().unwrap_or("");
         let target = match method {
             "tools/call" | "prompts/get" => info.name.as_deref(),
             _ => None,
         };
-        let tool = target.filter(|_| method == "tools/call");
-        let prompt = target.filter(|_| method == "prompts/get");
-        let span = tracing::info_span!(
-            "mcp.server",
-            otel.name = Empty,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            otel.status_description = Empty,
-            { semconv::MCP_METHOD_NAME } = method,
-            { semconv::MCP_PROTOCOL_VERSION } = info.protocol_version.as_deref(),
-            { semconv::JSONRPC_REQUEST_ID } = info
-                .id
-                .as_ref()
-                .map(|id| tracing::field::display(JsonRpcId(id))),
-            { semconv::GEN_AI_TOOL_NAME } = tool,
-            { semconv::GEN_AI_OPERATION_NAME } = tool.map(|_| semconv::EXECUTE_TOOL),
-            { semconv::GEN_AI_PROMPT_NAME } = prompt,
-            { semconv::ERROR_TYPE } = Empty,
-            { semconv::RPC_RESPONSE_STATUS_CODE } = Empty,
-        );
-        if !span.is_disabled() {
-            let name = match target {
-                Some(target) => format!("{method} {target}"),
-                None => method.to_owned(),
-            };
-            span.record("otel.name", name);
-            if let Some(traceparent) = &info.traceparent {
-                let cx = telemetry::context_from_meta(traceparent, info.tracestate.as_deref());
-                if cx.span().span_context().is_valid() {
-                    let http = Span::current().context().span().span_context().clone();
-                    let _ = span.set_parent(cx);
-                    if http.is_valid() {
-                        span.add_link(http);
-                    }
+        let trace = http.map(|RequestTrace(http)| {
+            let meta = info
+                .traceparent
+                .as_deref()
+                .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
+                .filter(|cx| cx.span().span_context().is_valid());
+            let mut span = mcp_span(&info, method, target);
+            let parent = match meta {
+                Some(meta) => {
+                    span = span
+                        .with_links(vec![Link::with_context(http.span().span_context().clone())]);
+                    meta
                 }
+                None => http.clone(),
+            };
+            telemetry::start_server_span(parent, span)
+        });
+        let span = match &trace {
+            Some(trace) => {
+                let (trace_id, span_id) = telemetry::log_ids(trace);
+                tracing::info_span!("mcp.server", trace_id, span_id)
             }
-        }
+            None => Span::none(),
+        };
         let method_label = KNOWN_METHODS
             .iter()
             .find(|m| **m == method)
@@ -125,6 +122,7 @@ impl Operation {
         let target = target.map(str::to_owned);
         Self {
             started: Instant::now(),
+            trace,
             span,
             jsonrpc_id: info.id,
             method_label,
@@ -152,22 +150,25 @@ impl Operation {
             return;
         }
         let error_type = match (&message.error, &message.result) {
-            (Some(error), _) => {
-                let code = error.code.to_string();
-                if !self.span.is_disabled() {
-                    self.span
-                        .record(semconv::RPC_RESPONSE_STATUS_CODE, code.as_str());
-                    self.span
-                        .record("otel.status_description", error.message.as_str());
-                }
-                code
-            }
+            (Some(error), _) => error.code.to_string(),
             (None, Some(OutcomeResult { is_error: true })) => semconv::TOOL_ERROR.to_owned(),
             _ => String::new(),
         };
-        if !error_type.is_empty() && !self.span.is_disabled() {
-            self.span.record(semconv::ERROR_TYPE, error_type.as_str());
-            self.span.record("otel.status_code", "ERROR");
+        if let Some(trace) = &self.trace
+            && !error_type.is_empty()
+        {
+            let span = trace.span();
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            match &message.error {
+                Some(error) => {
+                    span.set_attribute(KeyValue::new(
+                        semconv::RPC_RESPONSE_STATUS_CODE,
+                        error_type.clone(),
+                    ));
+                    span.set_status(Status::error(error.message.clone()));
+                }
+                None => span.set_status(Status::error("")),
+            }
         }
         let _ = self.summary.error_type.set(error_type);
     }
@@ -236,7 +237,44 @@ impl Drop for Operation {
         }
         metrics::histogram!(names::MCP_OPERATION_DURATION, metric_labels)
             .record(self.started.elapsed().as_secs_f64());
+        if let Some(trace) = &self.trace {
+            trace.span().end();
+        }
     }
+}
+
+/// The MCP server span's name (`{mcp.method.name} {target}`) and attributes (semantic
+/// conventions for MCP).
+fn mcp_span(info: &McpRequestInfo, method: &str, target: Option<&str>) -> SpanBuilder {
+    let name = match target {
+        Some(target) => format!("{method} {target}"),
+        None => method.to_owned(),
+    };
+    let mut attributes = vec![KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned())];
+    if let Some(version) = &info.protocol_version {
+        attributes.push(KeyValue::new(
+            semconv::MCP_PROTOCOL_VERSION,
+            version.clone(),
+        ));
+    }
+    if let Some(id) = &info.id {
+        attributes.push(KeyValue::new(
+            semconv::JSONRPC_REQUEST_ID,
+            JsonRpcId(id).to_string(),
+        ));
+    }
+    match (method, target) {
+        ("tools/call", Some(tool)) => attributes.extend([
+            KeyValue::new(semconv::GEN_AI_TOOL_NAME, tool.to_owned()),
+            KeyValue::new(semconv::GEN_AI_OPERATION_NAME, semconv::EXECUTE_TOOL),
+        ]),
+        ("prompts/get", Some(prompt)) => attributes.push(KeyValue::new(
+            semconv::GEN_AI_PROMPT_NAME,
+            prompt.to_owned(),
+        )),
+        _ => {}
+    }
+    SpanBuilder::from_name(name).with_attributes(attributes)
 }
 
 /// `jsonrpc.request.id` is a string attribute whatever the id's JSON type.

@@ -21,7 +21,7 @@ use rmcp::{
 };
 
 use super::SUPPORTED_PROTOCOL_VERSIONS;
-use crate::http::limits::panic_message;
+use crate::{http::limits::panic_message, telemetry::RequestTrace};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -82,6 +82,17 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 }
 
+/// The MCP span's context, made current while a tool or prompt runs: the `tracing` spans it
+/// opens are exported as children of the MCP span.
+fn trace_context(context: &RequestContext<RoleServer>) -> opentelemetry::Context {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestTrace>())
+        .map(|RequestTrace(trace)| trace.clone())
+        .unwrap_or_default()
+}
+
 /// Cache hints exist from 2026-07-28 on; older clients must not see them.
 fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
     let modern = context
@@ -109,9 +120,12 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.clone();
-        let call = self
-            .tools
-            .call(ToolCallContext::new(&self.state, request, context));
+        let trace = trace_context(&context);
+        let call = opentelemetry::context::FutureExt::with_context(
+            self.tools
+                .call(ToolCallContext::new(&self.state, request, context)),
+            trace,
+        );
         // A panicking tool must answer (rmcp runs handlers in their own task, where a panic
         // would leave the request hanging until its deadline).
         std::panic::AssertUnwindSafe(call)
@@ -167,6 +181,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let trace = trace_context(&context);
         let ctx = rmcp::handler::server::prompt::PromptContext::new(
             &self.state,
             request.name,
@@ -174,7 +189,9 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             context,
         );
         let prompt = ctx.name.clone();
-        std::panic::AssertUnwindSafe(self.prompts.get_prompt(ctx)).catch_unwind().await.unwrap_or_else(|panic| {
+        let call =
+            opentelemetry::context::FutureExt::with_context(self.prompts.get_prompt(ctx), trace);
+        std::panic::AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|panic| {
             tracing::error!(prompt = %prompt, panic = panic_message(&*panic), "prompt panicked");
             Err(ErrorData::internal_error(format!("internal error in prompt {prompt}"), None))
         })

@@ -8,8 +8,7 @@
 
 use std::{cell::RefCell, fmt, io::Write as _, sync::Mutex};
 
-use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::SdkTracer;
 use tracing::{
     Event, Subscriber,
     field::{Field, Visit},
@@ -30,14 +29,14 @@ use tracing_subscriber::{
 
 use crate::config::LogFormat;
 
-/// Span fields copied onto every log line written inside the span...
-const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id"];
-/// ...from the span that carries them.
+/// Span fields copied onto every log line written inside the span (the innermost span's value
+/// wins)...
+const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id", "trace_id", "span_id"];
+/// ...from the spans that carry them: the request's...
 const CONTEXT_SPAN: &str = "http.server";
-/// The MCP span: rmcp runs the handler in a task that enters only this span (when it exists),
-/// so the log layer must see it to reach the HTTP span above it.
+/// ...and, while spans are exported, the MCP operation's (its span id). rmcp runs the handler in
+/// a task that enters only this span, which leads to the HTTP span above it.
 const MCP_SPAN: &str = "mcp.server";
-const TRACER_NAME: &str = "mcp-server";
 /// Lines waiting for the writer thread before logging waits for it.
 const QUEUED_LINES: usize = 64 * 1024;
 /// Lines gathered into one write to stdout.
@@ -63,9 +62,9 @@ pub fn flush() {
     drop(writer);
 }
 
-/// Installs the global subscriber: logs filtered by `level`, and (when tracing is on) spans of
-/// this crate sent to OpenTelemetry whatever the log level is.
-pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider>) -> LogGuard {
+/// Installs the global subscriber: logs filtered by `level`, and (when tracing is on) the
+/// `tracing` spans a tool opens, sent to OpenTelemetry whatever the log level is.
+pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracer>) -> LogGuard {
     let logs = match format {
         LogFormat::Json => {
             let (writer, guard) = NonBlockingBuilder::default()
@@ -84,12 +83,9 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
                     || (meta.target().starts_with("mcp_server")
                         && (meta.name() == CONTEXT_SPAN || (exported && meta.name() == MCP_SPAN)))
             });
-            let layer = JsonLogLayer {
-                writer,
-                with_trace_ids: exported,
-            }
-            .with_filter(EnvFilter::new(level).and(wanted))
-            .boxed();
+            let layer = JsonLogLayer { writer }
+                .with_filter(EnvFilter::new(level).and(wanted))
+                .boxed();
             if let Ok(mut slot) = WRITER.lock() {
                 *slot = Some(guard);
             }
@@ -100,10 +96,9 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
             .with_filter(EnvFilter::new(level))
             .boxed(),
     };
-    let spans = tracer.map(|provider| {
-        use opentelemetry::trace::TracerProvider as _;
+    let spans = tracer.map(|tracer| {
         tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(TRACER_NAME))
+            .with_tracer(tracer.clone())
             // Per-span extras that cost time on every poll and say little: source location,
             // thread, busy/idle timings, the tracing target, and attaching the OpenTelemetry
             // context on each enter (nothing here reads `Context::current()`).
@@ -112,8 +107,13 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
             .with_tracked_inactivity(false)
             .with_target(false)
             .with_context_activation(false)
+            // The server's own spans are made with the OpenTelemetry API (see
+            // `telemetry::start_server_span`); their `tracing` twins only carry log context.
             .with_filter(filter_fn(|meta| {
-                meta.is_span() && meta.target().starts_with("mcp_server")
+                meta.is_span()
+                    && meta.target().starts_with("mcp_server")
+                    && meta.name() != CONTEXT_SPAN
+                    && meta.name() != MCP_SPAN
             }))
     });
     // No `Option` layer: a `None` layer claims interest in every callsite, which would create
@@ -130,10 +130,19 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracerProvider
 
 /// The [`CONTEXT_FIELDS`] of a span, kept in its extensions (first value of each wins).
 #[derive(Default)]
-struct ContextFields(Vec<(&'static str, String)>);
+struct ContextFields(Vec<(&'static str, ContextValue)>);
+
+/// Ids are kept as numbers and written as hex straight into the line: no string per span.
+enum ContextValue {
+    Text(String),
+    /// A trace id (written as 32 hex digits).
+    Id128(u128),
+    /// A span id (written as 16 hex digits).
+    Id64(u64),
+}
 
 impl ContextFields {
-    fn keep(&mut self, field: &Field, value: impl FnOnce() -> String) {
+    fn keep(&mut self, field: &Field, value: impl FnOnce() -> ContextValue) {
         if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name())
             && !self.0.iter().any(|(n, _)| n == name)
         {
@@ -144,18 +153,22 @@ impl ContextFields {
 
 impl Visit for ContextFields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.keep(field, || value.to_owned());
+        self.keep(field, || ContextValue::Text(value.to_owned()));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.keep(field, || ContextValue::Id128(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.keep(field, || ContextValue::Id64(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.keep(field, || format!("{value:?}"));
+        self.keep(field, || ContextValue::Text(format!("{value:?}")));
     }
 }
 
 /// Writes each event as one JSON line, with the context fields of its spans.
 struct JsonLogLayer {
     writer: NonBlocking,
-    /// Whether spans are exported, so lines can carry their trace and span ids.
-    with_trace_ids: bool,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLogLayer {
@@ -212,29 +225,12 @@ impl JsonLogLayer {
             for span in scope {
                 if let Some(fields) = span.extensions().get::<ContextFields>() {
                     for (name, value) in &fields.0 {
-                        line.value(name, value);
+                        match value {
+                            ContextValue::Text(text) => line.value(name, text),
+                            ContextValue::Id128(id) => line.value(name, &format_args!("{id:032x}")),
+                            ContextValue::Id64(id) => line.value(name, &format_args!("{id:016x}")),
+                        }
                     }
-                }
-            }
-        }
-        if self.with_trace_ids {
-            // The innermost span, whichever layer created it (the MCP span when exported).
-            let innermost = match event.parent() {
-                Some(parent) => Some(parent.clone()),
-                None if event.is_contextual() => ctx.current_span().id().cloned(),
-                None => None,
-            };
-            let cx = innermost.and_then(|id| {
-                tracing::dispatcher::get_default(|d| {
-                    tracing_opentelemetry::get_otel_context(&id, d)
-                })
-            });
-            if let Some(cx) = cx {
-                let span = cx.span();
-                let sc = span.span_context();
-                if sc.is_valid() {
-                    line.value("trace_id", &format_args!("{}", sc.trace_id()));
-                    line.value("span_id", &format_args!("{}", sc.span_id()));
                 }
             }
         }

@@ -10,6 +10,9 @@ pub const CLIENT_ADDRESS: &str = "client.address";
 pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const ERROR_TYPE: &str = "error.type";
+pub const ENDUSER_ID: &str = "enduser.id";
+/// Not a convention: the request id, to find a request's spans from its log lines.
+pub const REQUEST_ID: &str = "request_id";
 
 pub const MCP_METHOD_NAME: &str = "mcp.method.name";
 pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";

@@ -10,6 +10,7 @@ use rmcp::{
 };
 use schemars::JsonSchema;
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use super::Toolbox;
 
@@ -35,7 +36,11 @@ impl Toolbox {
     async fn ping(&self) -> CallToolResult {
         let started = Instant::now();
         if !self.ping_delay.is_zero() {
-            tokio::time::sleep(self.ping_delay).await;
+            // How a tool traces its own work: a `tracing` span, exported as a child of the
+            // call's MCP span.
+            tokio::time::sleep(self.ping_delay)
+                .instrument(tracing::info_span!("ping.delay"))
+                .await;
         }
         let pong = Pong {
             task_id: self.task_id.clone(),
