@@ -26,11 +26,13 @@ mkdir -p "$PEERS_DIR"
 (cd "$PEERS_DIR" && env -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u "$MCP_RUSTFLAGS_VAR" cargo build --release --quiet)
 [ -d "$PEERS_DIR/node-sdk1/node_modules" ] || (cd "$PEERS_DIR/node-sdk1" && npm install --no-audit --no-fund --loglevel=error)
 
-# The collector for project-otel: rotel, spans to a file nobody reads.
+# The collector for project-otel: rotel, spans to a black hole. It runs on the load generator's
+# core (CPU 1), like a sidecar with its own CPU share: the server's core does only the server's
+# work (OTLP encoding and sending included), and the scheduler cannot put rotel there.
 free_port() { "$MCP_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 OTLP_PORT=$(free_port)
 ROTEL=$("$MCP_VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
-"$ROTEL" start --otlp-http-endpoint "127.0.0.1:$OTLP_PORT" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --exporter blackhole \
+taskset -c 1 "$ROTEL" start --otlp-http-endpoint "127.0.0.1:$OTLP_PORT" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --exporter blackhole \
   --pid-file "$MCP_CACHE/bench-rotel.pid" --log-file "$MCP_CACHE/bench-rotel.log" > /dev/null 2>&1 &
 ROTEL_PID=$!
 trap 'kill "$ROTEL_PID" 2>/dev/null || true' EXIT
