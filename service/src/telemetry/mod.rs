@@ -1,6 +1,6 @@
 //! Logs, metrics and traces, set up once by `main` before anything else runs. The other layers
-//! only use the helpers here (names, context extraction); none of them needs to know whether a
-//! collector is configured.
+//! only use the helpers here (names, context extraction, [`start_server_span`]); a request
+//! carries a [`RequestTrace`] only while spans are exported.
 
 pub mod ecs;
 pub mod logs;
