@@ -52,14 +52,15 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| route_label(p.as_str()));
-    let trace = telemetry::spans_exported().then(|| {
-        let trace = telemetry::start_server_span(
+    let trace = telemetry::start_server_span(|| {
+        (
             telemetry::context_from_headers(req.headers()),
             http_span(&req, method, route.as_deref(), &request_id),
-        );
-        req.extensions_mut().insert(RequestTrace(trace.clone()));
-        trace
+        )
     });
+    if let Some(trace) = &trace {
+        req.extensions_mut().insert(RequestTrace(trace.clone()));
+    }
     // The `tracing` span carries what log lines inside the request show.
     let ids = trace.as_ref().map(telemetry::log_ids);
     let span = tracing::info_span!(

@@ -85,22 +85,22 @@ impl Operation {
             "tools/call" | "prompts/get" => info.name.as_deref(),
             _ => None,
         };
-        let trace = http.map(|RequestTrace(http)| {
-            let meta = info
-                .traceparent
-                .as_deref()
-                .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
-                .filter(|cx| cx.span().span_context().is_valid());
-            let mut span = mcp_span(&info, method, target);
-            let parent = match meta {
-                Some(meta) => {
-                    span = span
-                        .with_links(vec![Link::with_context(http.span().span_context().clone())]);
-                    meta
+        let trace = http.and_then(|RequestTrace(http)| {
+            telemetry::start_server_span(|| {
+                let meta = info
+                    .traceparent
+                    .as_deref()
+                    .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
+                    .filter(|cx| cx.span().span_context().is_valid());
+                let span = mcp_span(&info, method, target);
+                match meta {
+                    Some(meta) => {
+                        let link = Link::with_context(http.span().span_context().clone());
+                        (meta, span.with_links(vec![link]))
+                    }
+                    None => (http.clone(), span),
                 }
-                None => http.clone(),
-            };
-            telemetry::start_server_span(parent, span)
+            })
         });
         let span = match &trace {
             Some(trace) => {

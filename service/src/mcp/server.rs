@@ -1,9 +1,10 @@
 //! [`McpServer`]: an rmcp handler serving a tool router (and optionally a prompt router) over
 //! shared state `S`. The routers are built once and shared, never rebuilt per request.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, panic::AssertUnwindSafe};
 
 use futures::FutureExt as _;
+use opentelemetry::context::FutureExt as _;
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -82,15 +83,30 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 }
 
-/// The MCP span's context, made current while a tool or prompt runs: the `tracing` spans it
-/// opens are exported as children of the MCP span.
-fn trace_context(context: &RequestContext<RoleServer>) -> opentelemetry::Context {
+/// The MCP span's context, while spans are exported.
+fn trace_context(context: &RequestContext<RoleServer>) -> Option<opentelemetry::Context> {
     context
         .extensions
         .get::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<RequestTrace>())
         .map(|RequestTrace(trace)| trace.clone())
-        .unwrap_or_default()
+}
+
+/// Runs a tool's or a prompt's future, catching a panic (rmcp runs handlers in their own task,
+/// where a panic would leave the request hanging until its deadline). In the MCP span's context
+/// (`trace`), the `tracing` spans it opens are the MCP span's children.
+async fn run_guarded<F: Future>(
+    trace: Option<opentelemetry::Context>,
+    call: F,
+) -> std::thread::Result<F::Output> {
+    match trace {
+        Some(trace) => {
+            AssertUnwindSafe(call.with_context(trace))
+                .catch_unwind()
+                .await
+        }
+        None => AssertUnwindSafe(call).catch_unwind().await,
+    }
 }
 
 /// Cache hints exist from 2026-07-28 on; older clients must not see them.
@@ -121,23 +137,16 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.clone();
         let trace = trace_context(&context);
-        let call = opentelemetry::context::FutureExt::with_context(
-            self.tools
-                .call(ToolCallContext::new(&self.state, request, context)),
-            trace,
-        );
-        // A panicking tool must answer (rmcp runs handlers in their own task, where a panic
-        // would leave the request hanging until its deadline).
-        std::panic::AssertUnwindSafe(call)
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                tracing::error!(tool = %tool, panic = panic_message(&*panic), "tool panicked");
-                Err(ErrorData::internal_error(
-                    format!("internal error in tool {tool}"),
-                    None,
-                ))
-            })
+        let call = self
+            .tools
+            .call(ToolCallContext::new(&self.state, request, context));
+        run_guarded(trace, call).await.unwrap_or_else(|panic| {
+            tracing::error!(tool = %tool, panic = panic_message(&*panic), "tool panicked");
+            Err(ErrorData::internal_error(
+                format!("internal error in tool {tool}"),
+                None,
+            ))
+        })
     }
 
     async fn list_tools(
@@ -189,9 +198,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             context,
         );
         let prompt = ctx.name.clone();
-        let call =
-            opentelemetry::context::FutureExt::with_context(self.prompts.get_prompt(ctx), trace);
-        std::panic::AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|panic| {
+        run_guarded(trace, self.prompts.get_prompt(ctx)).await.unwrap_or_else(|panic| {
             tracing::error!(prompt = %prompt, panic = panic_message(&*panic), "prompt panicked");
             Err(ErrorData::internal_error(format!("internal error in prompt {prompt}"), None))
         })

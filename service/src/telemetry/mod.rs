@@ -32,12 +32,6 @@ const TRACER_NAME: &str = "mcp-server";
 /// Set once when spans are exported.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
-/// Whether spans go to a collector. Work that only a span exporter reads (span names, parent
-/// contexts, attributes) is skipped when they do not.
-pub fn spans_exported() -> bool {
-    TRACER.get().is_some()
-}
-
 /// The trace context of a request's innermost server span so far (the HTTP span, then the MCP
 /// span), kept in the request's extensions while spans are exported: the layers below read it
 /// to parent their span or to add attributes to it.
@@ -55,20 +49,18 @@ pub fn log_ids(trace: &Context) -> (u128, u64) {
     )
 }
 
-/// Starts a server span under `parent` and returns the context that holds it; its owner sets the
-/// outcome attributes and ends it. The server's own spans are made here with the OpenTelemetry
-/// API rather than through `tracing`: a request's two spans then cost a fraction as much. Without
-/// a tracer, `parent` comes back unchanged.
-pub fn start_server_span(parent: Context, span: SpanBuilder) -> Context {
-    match TRACER.get() {
-        Some(tracer) => {
-            let span = span
-                .with_kind(SpanKind::Server)
-                .start_with_context(tracer, &parent);
-            parent.with_span(span)
-        }
-        None => parent,
-    }
+/// Starts a server span when spans are exported (else `None`, and `span` is not called): `span`
+/// gives its parent context and its name and attributes. Returns the context that holds it; its
+/// owner sets the outcome attributes and ends it. The server's own spans are made here with the
+/// OpenTelemetry API rather than through `tracing`: a request's two spans then cost a fraction as
+/// much.
+pub fn start_server_span(span: impl FnOnce() -> (Context, SpanBuilder)) -> Option<Context> {
+    let tracer = TRACER.get()?;
+    let (parent, span) = span();
+    let span = span
+        .with_kind(SpanKind::Server)
+        .start_with_context(tracer, &parent);
+    Some(parent.with_span(span))
 }
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes what is still buffered.
