@@ -2,6 +2,7 @@
 metrics scraped by a real Prometheus, JSON logs, and a dead or hung collector that must cost
 requests nothing."""
 import json
+import re
 import subprocess
 import time
 
@@ -139,6 +140,18 @@ def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory)
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     tool = _tool_line(lines, "log-req-3")
     assert "trace_id" not in tool, "no collector: no trace ids"
+
+
+def test_pretty_logs_show_trace_ids_in_hex(server_factory):
+    # The local format prints span fields; the ids must read as they do in a trace viewer.
+    server = server_factory({"APP__LOG__FORMAT": "pretty", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    call_tool(server.url, "echo", {"text": "x", "repeat": 11},
+              headers={"traceparent": HTTP_PARENT, "x-request-id": "pretty-req-1"})
+    assert server.stop() == 0
+    text = re.sub(r"\x1b\[[0-9;]*m", "", server.log())  # colours
+    line = next(l for l in text.splitlines() if "echo: invalid arguments" in l)
+    assert f"trace_id={HTTP_PARENT[3:35]}" in line, line
+    assert re.search(r"span_id=[0-9a-f]{16}\b", line), line
 
 
 def _metric(text: str, name: str, **labels) -> float:

@@ -17,9 +17,10 @@ use tracing::{
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
+    field::{MakeVisitor, VisitFmt, VisitOutput},
     filter::{FilterExt as _, filter_fn},
     fmt::{
-        format::Writer,
+        format::{DefaultVisitor, Writer},
         time::{FormatTime, SystemTime},
     },
     layer::{Context, SubscriberExt},
@@ -93,6 +94,7 @@ pub fn install(format: LogFormat, level: &str, tracer: Option<&SdkTracer>) -> Lo
         }
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .compact()
+            .fmt_fields(PrettyFields)
             .with_filter(EnvFilter::new(level))
             .boxed(),
     };
@@ -163,6 +165,56 @@ impl Visit for ContextFields {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.keep(field, || ContextValue::Text(format!("{value:?}")));
+    }
+}
+
+/// The pretty format's fields: tracing's defaults, with the log ids (numbers, see
+/// [`ContextValue`]) in hex like everywhere else.
+struct PrettyFields;
+
+impl<'a> MakeVisitor<Writer<'a>> for PrettyFields {
+    type Visitor = HexIds<'a>;
+
+    fn make_visitor(&self, target: Writer<'a>) -> HexIds<'a> {
+        HexIds(DefaultVisitor::new(target, true))
+    }
+}
+
+struct HexIds<'a>(DefaultVisitor<'a>);
+
+impl Visit for HexIds<'_> {
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match field.name() {
+            "trace_id" => self.0.record_debug(field, &format_args!("{value:032x}")),
+            _ => self.0.record_u128(field, value),
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "span_id" => self.0.record_debug(field, &format_args!("{value:016x}")),
+            _ => self.0.record_u64(field, value),
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.record_str(field, value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.record_error(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.record_debug(field, value);
+    }
+}
+
+impl VisitOutput<fmt::Result> for HexIds<'_> {
+    fn finish(self) -> fmt::Result {
+        self.0.finish()
+    }
+}
+
+impl VisitFmt for HexIds<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        self.0.writer()
     }
 }
 
