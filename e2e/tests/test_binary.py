@@ -79,7 +79,10 @@ def test_readme_quick_start_commands(tmp_path):
                 if requests.get(f"{server.base}/readyz", timeout=1).status_code == 200:
                     break
             except requests.RequestException:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"not ready after cargo run:\n{server.log()}")
         smoke = subprocess.run([*cargo, "--bin", "mcp-smoke", "--", server.url],
                                capture_output=True, text=True, timeout=600)
         assert smoke.returncode == 0, smoke.stderr
