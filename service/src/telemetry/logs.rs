@@ -164,7 +164,7 @@ impl Visit for ContextFields {
         self.keep(field, || ContextValue::Id64(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.keep(field, || ContextValue::Text(format!("{value:?}")));
+        self.keep(field, || ContextValue::Text(debug_text(value)));
     }
 }
 
@@ -366,9 +366,82 @@ impl Visit for Line {
         self.value(field.name(), &value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.value(field.name(), &value.to_string());
+        self.value(field.name(), &display_text(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.value(field.name(), &format!("{value:?}"));
+        self.value(field.name(), &debug_text(value));
+    }
+}
+
+/// A value's `Debug` text. An impl that fails keeps what it wrote: `format!` would panic, and
+/// a log line must never take its request down.
+fn debug_text(value: &dyn fmt::Debug) -> String {
+    let mut text = String::new();
+    let _ = fmt::write(&mut text, format_args!("{value:?}"));
+    text
+}
+
+/// A value's `Display` text, as [`debug_text`].
+fn display_text(value: &dyn fmt::Display) -> String {
+    let mut text = String::new();
+    let _ = fmt::write(&mut text, format_args!("{value}"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        sync::{Arc, Mutex},
+    };
+
+    use super::*;
+
+    /// What the writer thread wrote.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes a little, then fails, as a buggy impl in a tool's types might.
+    struct Failing;
+
+    impl fmt::Debug for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("half")?;
+            Err(fmt::Error)
+        }
+    }
+
+    impl fmt::Display for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(self, f)
+        }
+    }
+
+    #[test]
+    fn a_failing_debug_or_display_still_gives_a_line() {
+        let captured = Captured::default();
+        let (writer, guard) = tracing_appender::non_blocking(captured.clone());
+        let subscriber = tracing_subscriber::registry().with(JsonLogLayer { writer });
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(CONTEXT_SPAN, request_id = ?Failing);
+            tracing::info!(parent: &span, debug = ?Failing, display = %Failing, "still logged");
+        });
+        drop(guard);
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+        assert_eq!(line["message"], "still logged");
+        assert_eq!(line["debug"], "half");
+        assert_eq!(line["display"], "half");
+        assert_eq!(line["request_id"], "half");
     }
 }
