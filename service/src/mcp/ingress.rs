@@ -309,7 +309,13 @@ fn read_envelope(bytes: &[u8], headers: &HeaderMap) -> Result<McpRequestInfo, Js
                     code::PARSE_ERROR,
                     format!("Parse error: the body is not valid JSON ({e})"),
                 ),
-                Ok(_) => invalid(format!("Invalid Request: not a JSON-RPC message ({e})")),
+                // The id may still be readable: the caller can then match the error to its call.
+                Ok(value) => invalid(format!("Invalid Request: not a JSON-RPC message ({e})"))
+                    .with_id(
+                        value
+                            .get("id")
+                            .filter(|id| id.is_string() || id.is_number()),
+                    ),
             });
         }
     };
@@ -416,5 +422,24 @@ mod tests {
         assert!(batch.message.contains("batch"));
         let shape = read(r#""just a string""#).unwrap_err();
         assert_eq!(shape.code, code::INVALID_REQUEST);
+    }
+
+    #[test]
+    fn a_bad_envelope_keeps_a_readable_id() {
+        let bad_meta = read(
+            r#"{"jsonrpc":"2.0","id":"call-9","method":"tools/call",
+               "params":{"name":"ping","_meta":{"traceparent":123}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(bad_meta.code, code::INVALID_REQUEST);
+        assert!(
+            bad_meta.message.contains("expected a string"),
+            "{}",
+            bad_meta.message
+        );
+        assert_eq!(bad_meta.id, json!("call-9"));
+        // An id that is itself malformed is not echoed.
+        let bad_id = read(r#"{"jsonrpc":"2.0","id":{"x":1},"method":5}"#).unwrap_err();
+        assert_eq!(bad_id.id, Value::Null);
     }
 }

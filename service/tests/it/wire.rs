@@ -255,6 +255,18 @@ async fn bad_requests_get_status_and_jsonrpc_error() {
         );
         assert_still_serving(&server).await;
     }
+
+    // A body that is JSON but not a valid envelope still gets its id back when it is readable.
+    let bad_meta = request(
+        7,
+        "tools/call",
+        json!({"name": "ping", "arguments": {}, "_meta": {"traceparent": 123}}),
+    );
+    let (status, _, body) = post(&server, bad_meta, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_jsonrpc_error(&body, -32600, "expected a string");
+    assert_eq!(body["id"], 7, "{body}");
+    assert_still_serving(&server).await;
     server.stop().await;
 }
 
