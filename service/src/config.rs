@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer};
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "APP";
 const ENV_SEPARATOR: &str = "__";
+/// More requests in flight than this is no limit (and the limiter could not count them).
+const MAX_IN_FLIGHT_LIMIT: usize = 1_000_000;
 /// Names the optional TOML file layered over the defaults.
 pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
 
@@ -263,6 +265,13 @@ impl Settings {
         positive("http.request_timeout_ms", self.http.request_timeout_ms)?;
         positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
         positive("http.max_in_flight", self.http.max_in_flight as u64)?;
+        if self.http.max_in_flight > MAX_IN_FLIGHT_LIMIT {
+            return Err(ConfigError::new(
+                "http.max_in_flight",
+                Some(self.http.max_in_flight.to_string()),
+                format!("a positive integer up to {MAX_IN_FLIGHT_LIMIT}"),
+            ));
+        }
         positive(
             "http.header_read_timeout_ms",
             self.http.header_read_timeout_ms,
@@ -318,11 +327,16 @@ impl Settings {
                         "only one of auth.jwks_url and auth.jwks_file",
                     ));
                 }
-                (Some(_), None) => require(
-                    "auth.jwks_url",
-                    &self.auth.jwks_url,
-                    "an http(s) URL of a JWKS document",
-                )?,
+                (Some(url), None) if !is_https_or_loopback(url) => {
+                    // Keys fetched in clear text could be swapped on the way, and with them
+                    // anyone could mint accepted tokens.
+                    return Err(ConfigError::new(
+                        "auth.jwks_url",
+                        Some(url.clone()),
+                        "an https:// URL of a JWKS document (http:// only to a loopback host)",
+                    ));
+                }
+                (Some(_), None) => {}
                 (None, Some(_)) => {}
                 (None, None) => {
                     return Err(ConfigError::new(
@@ -426,6 +440,26 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         .collect())
 }
 
+/// `https://...`, or `http://` to this machine (a local identity provider, tests).
+fn is_https_or_loopback(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +540,12 @@ mod tests {
                 "APP__HTTP__MAX_IN_FLIGHT",
                 "positive",
             ),
+            (
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "9999999999999999999",
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "up to 1000000",
+            ),
             ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
             ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),
             ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
@@ -518,6 +558,37 @@ mod tests {
             );
             assert!(!msg.contains('\n'), "one line: {msg}");
         }
+    }
+
+    #[test]
+    fn jwks_urls_are_https_unless_local() {
+        for url in [
+            "https://idp.example.com/jwks.json",
+            "http://127.0.0.1:8081/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9000/jwks",
+        ] {
+            assert!(is_https_or_loopback(url), "{url}");
+        }
+        for url in [
+            "http://idp.example.com/jwks.json",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "ftp://localhost/jwks",
+        ] {
+            assert!(!is_https_or_loopback(url), "{url}");
+        }
+        let jwt = [
+            ("APP__AUTH__MODE", "jwt"),
+            ("APP__AUTH__RESOURCE", "https://mcp.example.com/mcp"),
+            ("APP__AUTH__ISSUER", "https://idp.example.com"),
+            ("APP__AUTH__JWKS_URL", "http://idp.example.com/jwks.json"),
+        ];
+        let msg = load(&jwt).unwrap_err().to_string();
+        assert!(
+            msg.contains("APP__AUTH__JWKS_URL") && msg.contains("https://"),
+            "{msg}"
+        );
     }
 
     #[test]
