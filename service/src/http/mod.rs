@@ -49,7 +49,8 @@ where
 {
     let mut mcp_route: MethodRouter = post_service(mcp).fallback(mcp_method_not_allowed);
     if let Some(auth) = &auth {
-        mcp_route = mcp_route.layer(from_fn_with_state(auth.clone(), auth::middleware));
+        // `route_layer`: the 405 fallback for GET/DELETE answers before (and without) auth.
+        mcp_route = mcp_route.route_layer(from_fn_with_state(auth.clone(), auth::middleware));
     }
     let mut mcp_route = mcp_route.layer(from_fn_with_state(
         limits::Protection::new(settings),

@@ -182,7 +182,7 @@ async fn no_token_and_missing_scope() {
 }
 
 #[tokio::test]
-async fn metadata_and_health_stay_open() {
+async fn metadata_health_and_405_stay_open() {
     let server = start().await;
     let client = crate::helpers::client();
     for path in [
@@ -212,6 +212,16 @@ async fn metadata_and_health_stay_open() {
                 .status(),
             200
         );
+    }
+    // GET and DELETE are not served whoever asks: 405, not a challenge for a token.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = client
+            .request(method.clone(), server.url())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(response.headers()["allow"], "POST", "{method}");
     }
     server.stop().await;
 }
