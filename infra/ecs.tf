@@ -35,6 +35,11 @@ locals {
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+
+    # The header-read timer also runs while a kept-alive connection waits for its next request:
+    # it must outlast the ALB's idle timeout, or the service closes connections the ALB is about
+    # to reuse (sporadic 502s).
+    APP__HTTP__HEADER_READ_TIMEOUT_MS = tostring((var.alb_idle_timeout_s + 5) * 1000)
   }
 
   collector_environment = {

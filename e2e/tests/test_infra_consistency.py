@@ -121,6 +121,15 @@ def test_alb_idle_timeout_outlasts_the_request_timeout(tf):
     assert guard and not tf.evaluator(alb_idle_timeout_s=30, request_timeout_ms=60000).value(guard[0])
 
 
+def test_kept_alive_connections_outlive_the_alb_idle_timeout(tf):
+    # The service's header-read timer also closes idle kept-alive connections
+    # (service/tests/it/limits.rs shows it); closing before the ALB does races its reuse.
+    for idle_s in (60, 120, 4000):
+        ev = tf.evaluator(alb_idle_timeout_s=idle_s)
+        timeout_ms = ev.value(tf.locals["app_environment"]["APP__HTTP__HEADER_READ_TIMEOUT_MS"])
+        assert int(timeout_ms) > idle_s * 1000, (idle_s, timeout_ms)
+
+
 # --- edge -------------------------------------------------------------------------------------
 
 def test_http_redirects_unless_insecure_is_opted_in(tf):

@@ -111,3 +111,26 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     assert_eq!(status, 200, "still serving: {body}");
     server.stop().await;
 }
+
+/// hyper starts the header-read timer as soon as a kept-alive connection waits for its next
+/// request, so the timeout is also the idle timeout of kept-alive connections. Behind a load
+/// balancer it must outlast the balancer's (Terraform sets it so; see infra/ecs.tf).
+#[tokio::test]
+async fn the_header_read_timeout_also_closes_idle_kept_alive_connections() {
+    let server = TestServer::start(&[("APP__HTTP__HEADER_READ_TIMEOUT_MS", "300")]).await;
+    let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    conn.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Nothing more is sent: the connection is closed once the timeout has passed.
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0))), "expected EOF, got {closed:?}");
+    server.stop().await;
+}
