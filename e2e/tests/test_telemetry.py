@@ -9,7 +9,7 @@ import time
 import requests
 
 from dash_prometheus import running_prometheus
-from mcp_http import call_tool
+from mcp_http import HEADERS, call_tool
 from otlp_receiver import black_hole, running_receiver
 
 HTTP_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -94,6 +94,49 @@ def test_prometheus_scrapes_the_admin_listener(tmp_path, server):
         assert value >= 7, value
         buckets = prom.query('count(http_server_request_duration_seconds_bucket{http_route="/mcp"}) by (le)')
         assert len(buckets) == 15, "14 semconv buckets + +Inf"
+
+
+def test_values_a_caller_chooses_do_not_become_metric_series(server):
+    """A protocol version in `_meta` and a tool name come from the caller: as label values they
+    would let anyone add series (memory) without limit, so unknown ones are `_OTHER`."""
+    for i in range(3):
+        body = {"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": f"no-such-tool-{i}", "arguments": {},
+                           "_meta": {"io.modelcontextprotocol/protocolVersion": f"1999-01-0{i}"}}}
+        requests.post(server.url, json=body, headers=HEADERS, timeout=10)
+    exposition = requests.get(server.metrics_url, timeout=5).text
+    assert "1999-01-0" not in exposition and "no-such-tool" not in exposition
+    assert 'mcp_protocol_version="_OTHER"' in exposition
+    assert 'gen_ai_tool_name="_OTHER"' in exposition
+
+
+def test_a_request_the_client_abandons_is_still_counted(server_factory):
+    """A client that gives up drops the request's handler: the request must still leave the
+    in-flight gauge, get its duration recorded as cancelled, and have its access line."""
+    server = server_factory({"APP__TOOLS__PING__DELAY_MS": "3000", "APP__LOG__FORMAT": "json"})
+    try:
+        call_tool(server.url, "ping", headers={"x-request-id": "gave-up-1"}, timeout=0.5)
+    except requests.exceptions.Timeout:
+        pass
+    else:
+        raise AssertionError("the call should have outlived the client's timeout")
+
+    def metric(pattern: str) -> float:
+        exposition = requests.get(server.metrics_url, timeout=5).text
+        found = re.search(r"(?m)^" + pattern + r" (\S+)$", exposition)
+        return float(found.group(1)) if found else -1.0
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and metric(r"http_server_active_requests") != 0:
+        time.sleep(0.1)
+    assert metric(r"http_server_active_requests") == 0
+    assert metric(r'http_server_request_duration_seconds_count\{[^}]*error_type="cancelled"[^}]*\}') == 1
+    assert metric(r'mcp_server_operation_duration_seconds_count\{[^}]*error_type="cancelled"[^}]*\}') == 1
+    assert server.stop() == 0
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [l for l in lines if l.get("message") == "request" and l.get("request_id") == "gave-up-1"]
+    assert len(access) == 1, lines
+    assert access[0]["error.type"] == "cancelled" and "http.status" not in access[0], access[0]
 
 
 def test_json_logs_carry_ids_and_no_secrets(server_factory):

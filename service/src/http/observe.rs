@@ -70,20 +70,24 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
         trace_id = ids.map(|(trace_id, _)| trace_id),
         span_id = ids.map(|(_, span_id)| span_id),
     );
-    metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
-    let mut response = next.run(req).instrument(span.clone()).await;
-    response
-        .headers_mut()
-        .insert(X_REQUEST_ID.clone(), request_id);
-    let observation = Observation {
+    // Made before the request is handled: when the client goes away, its future is dropped here,
+    // and the observation still records the request (and takes it out of the in-flight gauge).
+    let mut observation = Observation {
         started,
-        span,
+        span: span.clone(),
         trace,
         method,
         route,
-        status: response.status(),
-        rpc: response.extensions_mut().remove::<RpcSummary>(),
+        status: None,
+        rpc: None,
     };
+    metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).increment(1.0);
+    let mut response = next.run(req).instrument(span).await;
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id);
+    observation.status = Some(response.status());
+    observation.rpc = response.extensions_mut().remove::<RpcSummary>();
     response.map(|body| Body::new(Guarded::new(body, observation)))
 }
 
@@ -198,7 +202,8 @@ struct Observation {
     trace: Option<Context>,
     method: &'static str,
     route: Option<Cow<'static, str>>,
-    status: StatusCode,
+    /// `None` while no response exists: dropped so, the request was cancelled.
+    status: Option<StatusCode>,
     rpc: Option<RpcSummary>,
 }
 
@@ -206,14 +211,18 @@ impl Drop for Observation {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
         metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).decrement(1.0);
-        let status = self.status.as_u16();
-        let status_text = status_label(self.status);
-        // Server spans: only 5xx are errors (semantic conventions).
-        let error_type = self.status.is_server_error().then(|| status_text.clone());
-        let mut metric_labels = vec![
-            Label::new(labels::HTTP_REQUEST_METHOD, self.method),
-            Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status_text),
-        ];
+        let status = self.status.map(|status| status.as_u16());
+        let status_text = self.status.map(status_label);
+        // Server spans: only 5xx are errors (semantic conventions); a request with no response
+        // has no status code, and its error type says why.
+        let error_type = match (self.status, &status_text) {
+            (Some(status), Some(text)) => status.is_server_error().then(|| text.clone()),
+            _ => Some(Cow::Borrowed(semconv::CANCELLED)),
+        };
+        let mut metric_labels = vec![Label::new(labels::HTTP_REQUEST_METHOD, self.method)];
+        if let Some(status_text) = status_text {
+            metric_labels.push(Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status_text));
+        }
         if let Some(route) = &self.route {
             metric_labels.push(Label::new(labels::HTTP_ROUTE, route.clone()));
         }
@@ -225,13 +234,17 @@ impl Drop for Observation {
 
         if let Some(trace) = &self.trace {
             let span = trace.span();
-            span.set_attribute(KeyValue::new(
-                semconv::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status),
-            ));
+            if let Some(status) = status {
+                span.set_attribute(KeyValue::new(
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status),
+                ));
+            }
             if let Some(error_type) = &error_type {
                 span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.to_string()));
-                span.set_status(Status::error(""));
+                if self.status.is_some() {
+                    span.set_status(Status::error(""));
+                }
             }
             span.end();
         }
@@ -240,7 +253,7 @@ impl Drop for Observation {
             self.route.as_deref(),
             Some(super::LIVEZ_PATH | super::READYZ_PATH)
         );
-        if health && self.status == StatusCode::OK {
+        if health && self.status == Some(StatusCode::OK) {
             return;
         }
         let rpc = self.rpc.as_ref();
@@ -249,6 +262,7 @@ impl Drop for Observation {
             http.method = self.method,
             http.route = self.route.as_deref().unwrap_or(""),
             http.status = status,
+            error.type = error_type.as_deref(),
             mcp.method = rpc.and_then(|r| r.method.as_deref()),
             mcp.target = rpc.and_then(|r| r.target.as_deref()),
             mcp.error = rpc.and_then(|r| r.error_type.get().map(String::as_str)).filter(|e| !e.is_empty()),

@@ -157,9 +157,10 @@ where
             return reject(err.with_id(info.id.as_ref()));
         }
 
-        let operation = Operation::start(info, parts.extensions.get::<RequestTrace>(), |tool| {
-            (self.tool_known)(tool)
-        });
+        let mut operation =
+            Operation::start(info, parts.extensions.get::<RequestTrace>(), |tool| {
+                (self.tool_known)(tool)
+            });
         if let Some(trace) = &operation.trace {
             // For the handlers below: a tool's own spans are children of the MCP span.
             parts.extensions.insert(RequestTrace(trace.clone()));
@@ -194,6 +195,7 @@ where
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
             operation.inspect_chunk(&bytes, false);
+            operation.complete();
             if operation.internal_error() {
                 parts.status = StatusCode::INTERNAL_SERVER_ERROR;
             }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::Span;
 
-use super::ingress::McpRequestInfo;
+use super::{SUPPORTED_PROTOCOL_VERSIONS, ingress::McpRequestInfo};
 use crate::{
     http::observe::RpcSummary,
     telemetry::{
@@ -68,8 +68,11 @@ pub(super) struct Operation {
     jsonrpc_id: Option<Value>,
     method_label: &'static str,
     tool_label: Option<String>,
-    protocol_version: Option<String>,
+    /// A version we speak, or `_OTHER`: the caller chooses it (`_meta`), so it is bounded.
+    protocol_version: Option<&'static str>,
     summary: RpcSummary,
+    /// Whether the whole response was seen; dropped before, the operation was cancelled.
+    complete: bool,
 }
 
 impl Operation {
@@ -109,6 +112,7 @@ impl Operation {
             }
             None => Span::none(),
         };
+        let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
         let method_label = KNOWN_METHODS
             .iter()
             .find(|m| **m == method)
@@ -127,13 +131,19 @@ impl Operation {
             jsonrpc_id: info.id,
             method_label,
             tool_label,
-            protocol_version: info.protocol_version,
+            protocol_version,
             summary: RpcSummary {
                 method: info.method,
                 target,
                 error_type: Default::default(),
             },
+            complete: false,
         }
+    }
+
+    /// The whole response has been seen.
+    pub(super) fn complete(&mut self) {
+        self.complete = true;
     }
 
     pub(super) fn jsonrpc_id(&self) -> Option<&Value> {
@@ -229,18 +239,37 @@ impl Drop for Operation {
         if let Some(tool) = &self.tool_label {
             metric_labels.push(Label::new(labels::GEN_AI_TOOL_NAME, tool.clone()));
         }
-        if let Some(version) = &self.protocol_version {
-            metric_labels.push(Label::new(labels::MCP_PROTOCOL_VERSION, version.clone()));
+        if let Some(version) = self.protocol_version {
+            metric_labels.push(Label::new(labels::MCP_PROTOCOL_VERSION, version));
         }
-        if let Some(error_type) = self.summary.error_type.get().filter(|e| !e.is_empty()) {
-            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.clone()));
+        let error_type = match self.summary.error_type.get() {
+            Some(error_type) => Some(error_type.as_str()).filter(|e| !e.is_empty()),
+            None if self.complete => None,
+            None => Some(semconv::CANCELLED),
+        };
+        if let Some(error_type) = error_type {
+            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.to_owned()));
         }
         metrics::histogram!(names::MCP_OPERATION_DURATION, metric_labels)
             .record(self.started.elapsed().as_secs_f64());
         if let Some(trace) = &self.trace {
-            trace.span().end();
+            let span = trace.span();
+            if error_type == Some(semconv::CANCELLED) {
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, semconv::CANCELLED));
+            }
+            span.end();
         }
     }
+}
+
+/// A protocol version as a label or attribute value: one we speak, else `_OTHER` (a caller could
+/// otherwise create a metric series per request).
+fn protocol_version_label(version: &str) -> &'static str {
+    SUPPORTED_PROTOCOL_VERSIONS
+        .iter()
+        .map(|v| v.as_str())
+        .find(|v| *v == version)
+        .unwrap_or(semconv::OTHER)
 }
 
 /// The MCP server span's name (`{mcp.method.name} {target}`) and attributes (semantic
@@ -254,7 +283,7 @@ fn mcp_span(info: &McpRequestInfo, method: &str, target: Option<&str>) -> SpanBu
     if let Some(version) = &info.protocol_version {
         attributes.push(KeyValue::new(
             semconv::MCP_PROTOCOL_VERSION,
-            version.clone(),
+            protocol_version_label(version),
         ));
     }
     if let Some(id) = &info.id {
@@ -310,10 +339,14 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Observed<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.operation.inspect_chunk(data, true);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.operation.inspect_chunk(data, true);
+                }
+            }
+            Poll::Ready(None) => self.operation.complete(),
+            _ => {}
         }
         polled
     }

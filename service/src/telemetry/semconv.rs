@@ -25,6 +25,9 @@ pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 pub const EXECUTE_TOOL: &str = "execute_tool";
 /// `error.type` of a tool result with `isError: true`.
 pub const TOOL_ERROR: &str = "tool_error";
+/// `error.type` of a request that ended before its response was complete: the client went away,
+/// the request deadline passed, or the shutdown grace period ended.
+pub const CANCELLED: &str = "cancelled";
 /// Stands in for a value outside the known set, to keep label sets bounded.
 pub const OTHER: &str = "_OTHER";
 
