@@ -183,7 +183,7 @@ impl Authenticator {
         format!("/{path}")
     }
 
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Refusal> {
+    async fn authenticate(self: &Arc<Self>, headers: &HeaderMap) -> Result<Principal, Refusal> {
         let token = bearer_token(headers)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Refusal::InvalidToken(format!("malformed token: {e}")))?;
@@ -226,26 +226,47 @@ impl Authenticator {
         })
     }
 
-    async fn key(&self, kid: &str) -> Option<DecodingKey> {
-        let (cache, refreshing) = match &self.keys {
+    async fn key(self: &Arc<Self>, kid: &str) -> Option<DecodingKey> {
+        let cache = match &self.keys {
             Keys::Static(keys) => return keys.get(kid).cloned(),
-            Keys::Remote {
-                cache, refreshing, ..
-            } => (cache, refreshing),
+            Keys::Remote { cache, .. } => cache,
         };
         {
             let cache = cache.read().await;
-            let fresh = cache.fetched.is_some_and(|t| t.elapsed() < JWKS_TTL);
-            if let Some(key) = cache.keys.get(kid).filter(|_| fresh) {
+            if let Some(key) = cache.keys.get(kid) {
+                // A known key serves at once, even when stale: a slow or unreachable identity
+                // provider must not hold requests. The refresh runs beside them (a key the
+                // provider has withdrawn stops working once a refresh succeeds).
+                let stale = cache.fetched.is_none_or(|t| t.elapsed() >= JWKS_TTL);
+                let tried = cache
+                    .attempted
+                    .is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH);
+                if stale && !tried {
+                    let auth = self.clone();
+                    tokio::spawn(async move { auth.refresh_unless_running(false).await });
+                }
                 return Some(key.clone());
             }
         }
-        // One refresh at a time; the others wait for it and use its result.
-        let _one = refreshing.lock().await;
+        // An unknown key may be new: this request waits for the refresh.
+        self.refresh_unless_running(true).await;
+        cache.read().await.keys.get(kid).cloned()
+    }
+
+    /// One refresh at a time: when one is running, the caller waits for it and uses its result
+    /// (`wait`), or leaves it to finish alone.
+    async fn refresh_unless_running(&self, wait: bool) {
+        let Keys::Remote { refreshing, .. } = &self.keys else {
+            return;
+        };
+        let _one = match refreshing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) if wait => refreshing.lock().await,
+            Err(_) => return,
+        };
         if let Err(err) = self.refresh(false).await {
             tracing::warn!(error = %err, "JWKS refresh failed");
         }
-        cache.read().await.keys.get(kid).cloned()
     }
 
     async fn refresh(&self, force: bool) -> Result<(), String> {
@@ -438,6 +459,47 @@ pub async fn metadata(State(auth): State<Arc<Authenticator>>) -> impl IntoRespon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A known key keeps working while its refresh hangs: requests never wait on a stale cache.
+    #[tokio::test]
+    async fn a_stale_known_key_serves_while_the_provider_hangs() {
+        // Accepts connections and never answers.
+        let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", hung.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = hung.accept().await {
+                open.push(conn);
+            }
+        });
+        let long_ago = Instant::now().checked_sub(JWKS_TTL * 2);
+        let auth = Arc::new(Authenticator {
+            resource: "https://mcp.example.com/mcp".into(),
+            issuer: "https://idp.example.com".into(),
+            required_scopes: Vec::new(),
+            metadata_url: String::new(),
+            keys: Keys::Remote {
+                url,
+                client: crate::http_client_builder()
+                    .timeout(JWKS_FETCH_TIMEOUT)
+                    .build()
+                    .unwrap(),
+                cache: RwLock::new(Cache {
+                    keys: HashMap::from([("k1".to_owned(), DecodingKey::from_secret(b"k1"))]),
+                    fetched: long_ago,
+                    attempted: None,
+                }),
+                refreshing: Mutex::new(()),
+            },
+        });
+        // Well under the fetch timeout (which a waiting request would sit out).
+        let served = tokio::time::timeout(JWKS_FETCH_TIMEOUT / 5, auth.key("k1")).await;
+        assert!(
+            matches!(served, Ok(Some(_))),
+            "a stale key waited for the refresh"
+        );
+        held.abort();
+    }
 
     #[test]
     fn metadata_url_inserts_the_well_known_path() {
