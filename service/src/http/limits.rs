@@ -17,6 +17,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::Semaphore;
 
@@ -97,8 +98,9 @@ pub async fn protect(
         .get_or_insert_default::<JsonRpcIdSlot>()
         .clone();
     // Dropping the inner future on expiry drops the tool's work with it.
+    let deadline = tokio::time::Instant::now() + protection.timeout;
     let guarded = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
-    let response = match tokio::time::timeout(protection.timeout, guarded).await {
+    let response = match tokio::time::timeout_at(deadline, guarded).await {
         Ok(Ok(response)) => response,
         Ok(Err(panic)) => {
             tracing::error!(panic = panic_message(&*panic), "handler panicked");
@@ -112,23 +114,95 @@ pub async fn protect(
                 ),
             )
         }
-        Err(_) => {
-            metrics::counter!(names::REQUEST_TIMEOUTS).increment(1);
-            let ms = protection.timeout.as_millis();
-            tracing::warn!(timeout_ms = ms as u64, "request timed out");
-            error_for(
-                request_id.as_ref(),
-                slot.0.get(),
-                JsonRpcError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    code::REQUEST_TIMEOUT,
-                    format!("request timed out after {ms} ms"),
-                ),
-            )
-        }
+        Err(_) => timed_out(protection.timeout, request_id.as_ref(), slot.0.get()).into_response(),
     };
+    let streamed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     // The permit lives until the response body has been sent (streams included).
-    response.map(|body| Body::new(Guarded::new(body, permit)))
+    if streamed {
+        response.map(|body| {
+            let stream = StreamDeadline {
+                body,
+                timeout: protection.timeout,
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                request_id,
+                jsonrpc_id: slot,
+                span: tracing::Span::current(),
+                ended: false,
+            };
+            Body::new(Guarded::new(stream, permit))
+        })
+    } else {
+        response.map(|body| Body::new(Guarded::new(body, permit)))
+    }
+}
+
+/// The answer to a request past its deadline (counted and logged).
+fn timed_out(
+    timeout: Duration,
+    request_id: Option<&RequestId>,
+    jsonrpc_id: Option<&serde_json::Value>,
+) -> JsonRpcError {
+    metrics::counter!(names::REQUEST_TIMEOUTS).increment(1);
+    let ms = timeout.as_millis();
+    tracing::warn!(timeout_ms = ms as u64, "request timed out");
+    JsonRpcError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        code::REQUEST_TIMEOUT,
+        format!("request timed out after {ms} ms"),
+    )
+    .with_id(jsonrpc_id)
+    .with_request_id(request_id.map(RequestId::as_str))
+}
+
+/// Holds an event stream (a tool that sends notifications before its result) to the request's
+/// deadline, which otherwise only covers the wait for the response's head: when it passes, the
+/// stream ends with a JSON-RPC timeout error event, and dropping the stream stops the tool.
+struct StreamDeadline<B> {
+    body: B,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    request_id: Option<RequestId>,
+    jsonrpc_id: JsonRpcIdSlot,
+    /// The request's span, for the log line (the body is polled outside it).
+    span: tracing::Span,
+    ended: bool,
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for StreamDeadline<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.ended = true;
+        let error = self.span.in_scope(|| {
+            timed_out(
+                self.timeout,
+                self.request_id.as_ref(),
+                self.jsonrpc_id.0.get(),
+            )
+        });
+        let event = format!("data: {}\n\n", error.body());
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.body.is_end_stream()
+    }
 }
 
 /// The text of a caught panic.

@@ -4,7 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use mcp_server::mcp::McpServer;
-use rmcp::{model::CallToolResult, tool, tool_router};
+use rmcp::{
+    Peer, RoleServer,
+    model::{CallToolResult, NumberOrString, ProgressNotificationParam, ProgressToken},
+    tool, tool_router,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,6 +27,18 @@ impl Misbehaving {
 
     #[tool(description = "Takes ten seconds.")]
     async fn slow(&self) -> CallToolResult {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        CallToolResult::success(vec![])
+    }
+
+    #[tool(
+        description = "Reports progress (the answer becomes an event stream), then takes ten seconds."
+    )]
+    async fn slow_stream(&self, peer: Peer<RoleServer>) -> CallToolResult {
+        let token = ProgressToken(NumberOrString::String("p1".into()));
+        let _ = peer
+            .notify_progress(ProgressNotificationParam::new(token, 1.0).with_message("started"))
+            .await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         CallToolResult::success(vec![])
     }
@@ -66,6 +82,54 @@ async fn the_deadline_answers_with_a_jsonrpc_error_and_drops_the_tool() {
         "not the tool's 10 s"
     );
     let (status, _) = call(&url, "panic").await;
+    assert_eq!(status, 500, "still serving");
+}
+
+#[tokio::test]
+async fn the_deadline_also_ends_an_event_stream_with_a_jsonrpc_error() {
+    let server = start_misbehaving(&[("APP__HTTP__REQUEST_TIMEOUT_MS", "500")]).await;
+    let response = crate::helpers::client()
+        .post(server.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", LEGACY)
+        .header("x-request-id", "limits-2")
+        .body(request(
+            11,
+            "tools/call",
+            json!({"name": "slow_stream", "arguments": {}}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // The stream ends at the deadline, not after the tool's 10 s (this bound only stops a hang).
+    let text = tokio::time::timeout(Duration::from_secs(5), response.text())
+        .await
+        .expect("the stream ended at the deadline")
+        .unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter(|data| !data.trim().is_empty())
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    assert_eq!(
+        events.first().map(|e| &e["method"]),
+        Some(&json!("notifications/progress")),
+        "{text}"
+    );
+    let last = events.last().unwrap();
+    assert_jsonrpc_error(last, -32001, "timed out after 500 ms");
+    assert_eq!(last["id"], 11, "{text}");
+    assert_eq!(last["error"]["data"]["requestId"], "limits-2");
+    let (status, _) = call(&server.url(), "panic").await;
     assert_eq!(status, 500, "still serving");
 }
 
