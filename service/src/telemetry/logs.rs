@@ -164,7 +164,9 @@ impl Visit for ContextFields {
         self.keep(field, || ContextValue::Id64(value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.keep(field, || ContextValue::Text(debug_text(value)));
+        self.keep(field, || {
+            ContextValue::Text(text(format_args!("{value:?}")))
+        });
     }
 }
 
@@ -366,25 +368,18 @@ impl Visit for Line {
         self.value(field.name(), &value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.value(field.name(), &display_text(value));
+        self.value(field.name(), &text(format_args!("{value}")));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.value(field.name(), &debug_text(value));
+        self.value(field.name(), &text(format_args!("{value:?}")));
     }
 }
 
-/// A value's `Debug` text. An impl that fails keeps what it wrote: `format!` would panic, and
-/// a log line must never take its request down.
-fn debug_text(value: &dyn fmt::Debug) -> String {
+/// The text of `args` (a value's `Debug` or `Display`). An impl that fails keeps what it wrote:
+/// `format!` would panic, and a log line must never take its request down.
+fn text(args: fmt::Arguments<'_>) -> String {
     let mut text = String::new();
-    let _ = fmt::write(&mut text, format_args!("{value:?}"));
-    text
-}
-
-/// A value's `Display` text, as [`debug_text`].
-fn display_text(value: &dyn fmt::Display) -> String {
-    let mut text = String::new();
-    let _ = fmt::write(&mut text, format_args!("{value}"));
+    let _ = fmt::write(&mut text, args);
     text
 }
 
