@@ -116,14 +116,9 @@ pub async fn protect(
         }
         Err(_) => timed_out(protection.timeout, request_id.as_ref(), slot.0.get()).into_response(),
     };
-    let streamed = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    // The permit lives until the response body has been sent (streams included).
-    if streamed {
+    let response = if super::is_event_stream(response.headers()) {
         response.map(|body| {
-            let stream = StreamDeadline {
+            Body::new(StreamDeadline {
                 body,
                 timeout: protection.timeout,
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
@@ -131,12 +126,13 @@ pub async fn protect(
                 jsonrpc_id: slot,
                 span: tracing::Span::current(),
                 ended: false,
-            };
-            Body::new(Guarded::new(stream, permit))
+            })
         })
     } else {
-        response.map(|body| Body::new(Guarded::new(body, permit)))
-    }
+        response
+    };
+    // The permit lives until the response body has been sent (streams included).
+    response.map(|body| Body::new(Guarded::new(body, permit)))
 }
 
 /// The answer to a request past its deadline (counted and logged).

@@ -15,7 +15,7 @@ use std::{convert::Infallible, sync::Arc};
 use axum::{
     Json, Router,
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::{MethodRouter, get, post_service},
@@ -29,6 +29,13 @@ use crate::{
     config::HttpSettings,
     jsonrpc::{JsonRpcError, code},
 };
+
+/// Whether a response is an event stream (SSE) rather than a complete body.
+pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
 
 /// Path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";

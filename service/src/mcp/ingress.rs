@@ -31,6 +31,7 @@ use super::{
 };
 use crate::{
     http::{
+        is_event_stream,
         limits::{Guarded, JsonRpcIdSlot},
         request_id::RequestId,
     },
@@ -177,12 +178,8 @@ where
         } else {
             response.map(Body::new)
         };
-        let sse = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         let summary = operation.summary();
-        let mut response = if sse {
+        let mut response = if is_event_stream(response.headers()) {
             response.map(|body| Body::new(Observed::new(body, operation)))
         } else {
             // A JSON answer is complete already: read its outcome now, so that an internal error
