@@ -88,6 +88,7 @@ impl Operation {
             "tools/call" | "prompts/get" => info.name.as_deref(),
             _ => None,
         };
+        let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
         let trace = http.and_then(|RequestTrace(http)| {
             telemetry::start_server_span(|| {
                 let meta = info
@@ -95,7 +96,7 @@ impl Operation {
                     .as_deref()
                     .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
                     .filter(|cx| cx.span().span_context().is_valid());
-                let span = mcp_span(&info, method, target);
+                let span = mcp_span(&info, method, target, protocol_version);
                 match meta {
                     Some(meta) => {
                         let link = Link::with_context(http.span().span_context().clone());
@@ -112,7 +113,6 @@ impl Operation {
             }
             None => Span::none(),
         };
-        let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
         let method_label = KNOWN_METHODS
             .iter()
             .find(|m| **m == method)
@@ -274,17 +274,19 @@ fn protocol_version_label(version: &str) -> &'static str {
 
 /// The MCP server span's name (`{mcp.method.name} {target}`) and attributes (semantic
 /// conventions for MCP).
-fn mcp_span(info: &McpRequestInfo, method: &str, target: Option<&str>) -> SpanBuilder {
+fn mcp_span(
+    info: &McpRequestInfo,
+    method: &str,
+    target: Option<&str>,
+    protocol_version: Option<&'static str>,
+) -> SpanBuilder {
     let name = match target {
         Some(target) => format!("{method} {target}"),
         None => method.to_owned(),
     };
     let mut attributes = vec![KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned())];
-    if let Some(version) = &info.protocol_version {
-        attributes.push(KeyValue::new(
-            semconv::MCP_PROTOCOL_VERSION,
-            protocol_version_label(version),
-        ));
+    if let Some(version) = protocol_version {
+        attributes.push(KeyValue::new(semconv::MCP_PROTOCOL_VERSION, version));
     }
     if let Some(id) = &info.id {
         attributes.push(KeyValue::new(
