@@ -92,21 +92,32 @@ fn trace_context(context: &RequestContext<RoleServer>) -> Option<opentelemetry::
         .map(|RequestTrace(trace)| trace.clone())
 }
 
-/// Runs a tool's or a prompt's future, catching a panic (rmcp runs handlers in their own task,
-/// where a panic would leave the request hanging until its deadline). In the MCP span's context
-/// (`trace`), the `tracing` spans it opens are the MCP span's children.
-async fn run_guarded<F: Future>(
+/// Runs a tool's or a prompt's (`kind` `name`) future. In the MCP span's context (`trace`), the
+/// `tracing` spans it opens are the MCP span's children. A panic becomes an internal error (rmcp
+/// runs handlers in their own task, where a panic would leave the request hanging until its
+/// deadline).
+async fn run_guarded<T>(
+    kind: &str,
+    name: &str,
     trace: Option<opentelemetry::Context>,
-    call: F,
-) -> std::thread::Result<F::Output> {
-    match trace {
+    call: impl Future<Output = Result<T, ErrorData>>,
+) -> Result<T, ErrorData> {
+    let outcome = match trace {
         Some(trace) => {
             AssertUnwindSafe(call.with_context(trace))
                 .catch_unwind()
                 .await
         }
         None => AssertUnwindSafe(call).catch_unwind().await,
-    }
+    };
+    outcome.unwrap_or_else(|panic| {
+        let panic = panic_message(&*panic);
+        tracing::error!(kind, name, panic, "{kind} panicked");
+        Err(ErrorData::internal_error(
+            format!("internal error in {kind} {name}"),
+            None,
+        ))
+    })
 }
 
 /// Cache hints exist from 2026-07-28 on; older clients must not see them.
@@ -140,13 +151,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         let call = self
             .tools
             .call(ToolCallContext::new(&self.state, request, context));
-        run_guarded(trace, call).await.unwrap_or_else(|panic| {
-            tracing::error!(tool = %tool, panic = panic_message(&*panic), "tool panicked");
-            Err(ErrorData::internal_error(
-                format!("internal error in tool {tool}"),
-                None,
-            ))
-        })
+        run_guarded("tool", &tool, trace, call).await
     }
 
     async fn list_tools(
@@ -198,10 +203,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             context,
         );
         let prompt = ctx.name.clone();
-        run_guarded(trace, self.prompts.get_prompt(ctx)).await.unwrap_or_else(|panic| {
-            tracing::error!(prompt = %prompt, panic = panic_message(&*panic), "prompt panicked");
-            Err(ErrorData::internal_error(format!("internal error in prompt {prompt}"), None))
-        })
+        run_guarded("prompt", &prompt, trace, self.prompts.get_prompt(ctx)).await
     }
 }
 
