@@ -19,7 +19,7 @@ test *ARGS:
 
 # Smoke-test a running server (default http://localhost:8080/mcp); add --modern for 2026-07-28.
 smoke *ARGS:
-    cargo run --release --bin mcp-smoke -- {{ARGS}}
+    cargo run --release -p mcp-smoke -- {{ARGS}}
 
 # Side-by-side load test against the peer servers (Node sample design, bare rmcp, HTTP floor).
 bench *PEERS:

@@ -20,7 +20,7 @@ CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-template"))
 
 def service_defaults() -> dict:
     """The embedded defaults the binary compiles in (`include_str!` of this file)."""
-    return tomllib.loads((ROOT / "service/config/default.toml").read_text())
+    return tomllib.loads((ROOT / "platform/config/default.toml").read_text())
 
 
 def checkov_bin() -> Path:

@@ -1,5 +1,5 @@
 # Everything a user may want to change. Defaults that mirror the service's own defaults
-# (ports, lifecycle timings) are checked against service/config/default.toml by the e2e tests.
+# (ports, lifecycle timings) are checked against platform/config/default.toml by the e2e tests.
 
 variable "region" {
   description = "AWS region to deploy into."

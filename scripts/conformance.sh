@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suites (npm @modelcontextprotocol/conformance, pinned in
-# e2e/package.json) against the conformance server: service/examples/conformance, the fixtures
+# e2e/package.json) against the conformance server: platform/examples/conformance, the fixtures
 # served by the product's own library and middleware stack.
 #
 #   0.1.16          --suite active                      the 2025-06-18 / 2025-11-25 scenarios

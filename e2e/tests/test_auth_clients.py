@@ -10,7 +10,7 @@ import requests
 from conftest import NODE_BIN, ROOT
 from test_ts_clients import CLIENT
 
-FIXTURES = ROOT / "service/tests/fixtures"
+FIXTURES = ROOT / "platform/tests/fixtures"
 ISSUER = "https://issuer.test.example"
 
 

@@ -123,7 +123,7 @@ def test_alb_idle_timeout_outlasts_the_request_timeout(tf):
 
 def test_kept_alive_connections_outlive_the_alb_idle_timeout(tf):
     # The service's header-read timer also closes idle kept-alive connections
-    # (service/tests/it/limits.rs shows it); closing before the ALB does races its reuse.
+    # (platform/tests/it/limits.rs shows it); closing before the ALB does races its reuse.
     for idle_s in (60, 120, 4000):
         ev = tf.evaluator(alb_idle_timeout_s=idle_s)
         timeout_ms = ev.value(tf.locals["app_environment"]["APP__HTTP__HEADER_READ_TIMEOUT_MS"])

@@ -7,9 +7,23 @@ mod whoami;
 
 use std::time::Duration;
 
+use mcp_platform::Service;
 use rmcp::handler::server::router::tool::ToolRouter;
+use serde::Deserialize;
 
-use crate::config::ToolsSettings;
+/// The tools' settings: `[tools]` in the config file, `APP__TOOLS__...` in the environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolSettings {
+    pub ping: PingSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PingSettings {
+    /// Simulated work inside `ping`, in milliseconds (the reference sample slept 50 or 100 ms).
+    pub delay_ms: u64,
+}
 
 /// What the tools share: configuration and facts read once at start-up. Tools are stateless
 /// across requests (any replica may serve any call).
@@ -22,10 +36,10 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    pub fn new(settings: &ToolsSettings, task_id: impl Into<String>) -> Self {
+    pub fn new(service: &Service, settings: &ToolSettings, task_id: impl Into<String>) -> Self {
         Self {
             task_id: task_id.into(),
-            version: env!("CARGO_PKG_VERSION"),
+            version: service.version,
             ping_delay: Duration::from_millis(settings.ping.delay_ms),
         }
     }

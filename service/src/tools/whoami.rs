@@ -7,8 +7,9 @@ use rmcp::{
     tool, tool_router,
 };
 
+use mcp_platform::RequestContext;
+
 use super::Toolbox;
-use crate::http::auth::Principal;
 
 #[tool_router(router = whoami_router, vis = "pub(super)")]
 impl Toolbox {
@@ -21,8 +22,12 @@ impl Toolbox {
             open_world_hint = false
         )
     )]
-    async fn whoami(&self, Extension(request): Extension<http::request::Parts>) -> CallToolResult {
-        let text = match request.extensions.get::<Principal>() {
+    async fn whoami(
+        &self,
+        Extension(request): Extension<mcp_platform::RequestParts>,
+    ) -> CallToolResult {
+        let principal = RequestContext::of(&request.extensions).and_then(RequestContext::principal);
+        let text = match principal {
             Some(p) => format!("subject={} scopes={}", p.subject, p.scopes.join(" ")),
             None => "anonymous (auth is off)".to_owned(),
         };

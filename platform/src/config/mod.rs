@@ -1,0 +1,344 @@
+//! Configuration: embedded defaults < optional TOML file (`APP_CONFIG_FILE`) < `APP__SECTION__KEY`
+//! environment variables. Every mistake becomes one [`ConfigError`] naming the key, the value and
+//! what is allowed, so start-up can stop with a single clear line. The service's own settings
+//! (`[tools]`, `APP__TOOLS__...`) come from the same sources into its own type.
+
+mod error;
+mod settings;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+
+pub use error::ConfigError;
+use error::from_config_error;
+pub use settings::*;
+
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+const ENV_PREFIX: &str = "APP";
+const ENV_SEPARATOR: &str = "__";
+/// More requests in flight than this is no limit (and the limiter could not count them).
+const MAX_IN_FLIGHT_LIMIT: usize = 1_000_000;
+/// Names the optional TOML file layered over the defaults.
+pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
+
+impl<T: DeserializeOwned + Default> Settings<T> {
+    /// Loads from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::vars())
+    }
+
+    /// Loads from the given variables instead of the process environment (tests).
+    pub fn load_from(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
+            if !std::path::Path::new(path).is_file() {
+                let mut err = ConfigError::new(
+                    "config_file",
+                    Some(path.clone()),
+                    "the path of a readable TOML file",
+                );
+                err.env = Some(CONFIG_FILE_VAR.into());
+                return Err(err);
+            }
+            builder = builder.add_source(File::new(path, FileFormat::Toml).required(true));
+        }
+        let env = Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator(ENV_SEPARATOR)
+            .separator(ENV_SEPARATOR)
+            .source(Some(
+                vars.iter()
+                    // Empty values mean "unset", as in most 12-factor tools.
+                    .filter(|(k, v)| k.starts_with("APP__") && !v.is_empty())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ));
+        let raw = builder.add_source(env).build().map_err(from_config_error)?;
+        let mut settings: Settings<T> = raw.clone().try_deserialize().map_err(|e| {
+            let mut err = from_config_error(e);
+            if err.value.is_none() {
+                err.value = raw.get_string(&err.key).ok();
+            }
+            err
+        })?;
+        // RUST_LOG wins over APP__LOG__LEVEL, as Rust users expect.
+        let rust_log = vars.get("RUST_LOG").filter(|v| !v.is_empty());
+        if let Some(level) = rust_log {
+            settings.log.level = level.clone();
+        }
+        settings.validate().map_err(|mut err| {
+            if err.key == "log.level" && rust_log.is_some() {
+                err.env = Some("RUST_LOG".into());
+            }
+            err
+        })?;
+        Ok(settings)
+    }
+}
+
+impl<T> Settings<T> {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::new(
+                    key,
+                    Some(v.to_string()),
+                    "a positive integer",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        positive("http.request_timeout_ms", self.http.request_timeout_ms)?;
+        positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
+        positive("http.max_in_flight", self.http.max_in_flight as u64)?;
+        if self.http.max_in_flight > MAX_IN_FLIGHT_LIMIT {
+            return Err(ConfigError::new(
+                "http.max_in_flight",
+                Some(self.http.max_in_flight.to_string()),
+                format!("a positive integer up to {MAX_IN_FLIGHT_LIMIT}"),
+            ));
+        }
+        positive(
+            "http.header_read_timeout_ms",
+            self.http.header_read_timeout_ms,
+        )?;
+        // Port 0 (tests) picks a free port for each.
+        if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
+            return Err(ConfigError::new(
+                "admin.addr",
+                Some(self.admin.addr.to_string()),
+                format!("an address other than http.addr ({})", self.http.addr),
+            ));
+        }
+        for origin in &self.http.allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "http.allowed_origins",
+                    Some(origin.clone()),
+                    "origins like https://app.example.com (scheme://host[:port]) or *",
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            ConfigError::new(
+                "log.level",
+                Some(self.log.level.clone()),
+                format!("a RUST_LOG-style filter such as info,rmcp=warn ({e})"),
+            )
+        })?;
+        if self.auth.mode == AuthMode::Jwt {
+            let require = |key: &str, v: &Option<String>, what: &str| match v {
+                Some(s) if s.starts_with("https://") || s.starts_with("http://") => Ok(()),
+                Some(s) => Err(ConfigError::new(key, Some(s.clone()), what)),
+                None => Err(ConfigError::new(
+                    key,
+                    None,
+                    format!("{what} (required when auth.mode = jwt)"),
+                )),
+            };
+            require(
+                "auth.resource",
+                &self.auth.resource,
+                "the canonical URL of this MCP endpoint, e.g. https://mcp.example.com/mcp",
+            )?;
+            require("auth.issuer", &self.auth.issuer, "the token issuer URL")?;
+            match (&self.auth.jwks_url, &self.auth.jwks_file) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        "auth.jwks_file",
+                        self.auth
+                            .jwks_file
+                            .as_ref()
+                            .map(|p| p.display().to_string()),
+                        "only one of auth.jwks_url and auth.jwks_file",
+                    ));
+                }
+                (Some(url), None) if !is_https_or_loopback(url) => {
+                    // Keys fetched in clear text could be swapped on the way, and with them
+                    // anyone could mint accepted tokens.
+                    return Err(ConfigError::new(
+                        "auth.jwks_url",
+                        Some(url.clone()),
+                        "an https:// URL of a JWKS document (http:// only to a loopback host)",
+                    ));
+                }
+                (Some(_), None) => {}
+                (None, Some(_)) => {}
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        "auth.jwks_url",
+                        None,
+                        "a JWKS URL (or auth.jwks_file) when auth.mode = jwt",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `https://...`, or `http://` to this machine (a local identity provider, tests).
+fn is_https_or_loopback(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn embedded_defaults_match_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.http.addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.admin.addr.to_string(), "127.0.0.1:9464");
+        assert_eq!(s.http.allowed_hosts, ["localhost", "127.0.0.1", "::1"]);
+        assert!(s.http.allowed_origins.is_empty());
+        assert_eq!(s.http.request_timeout_ms, 30_000);
+        assert_eq!(s.http.max_body_bytes, 1_048_576);
+        assert_eq!(s.http.max_in_flight, 1024);
+        assert_eq!(s.shutdown.drain_delay_ms, 5_000);
+        assert_eq!(s.shutdown.grace_ms, 20_000);
+        assert_eq!(s.auth.mode, AuthMode::None);
+        assert_eq!(s.log.level, "info,rmcp=warn");
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_lists_split_on_commas() {
+        let s = load(&[
+            ("APP__HTTP__ADDR", "127.0.0.1:9000"),
+            (
+                "APP__HTTP__ALLOWED_HOSTS",
+                "mcp.example.com, alb.example.com",
+            ),
+            ("APP__LOG__FORMAT", "pretty"),
+        ])
+        .unwrap();
+        assert_eq!(s.http.addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.http.allowed_hosts, ["mcp.example.com", "alb.example.com"]);
+        assert_eq!(s.log.format, Some(LogFormat::Pretty));
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_environment() {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.toml");
+        std::fs::write(
+            &path,
+            "[http]\nmax_in_flight = 7\nrequest_timeout_ms = 1234\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let s = load(&[
+            (CONFIG_FILE_VAR, p),
+            ("APP__HTTP__REQUEST_TIMEOUT_MS", "99"),
+        ])
+        .unwrap();
+        assert_eq!(s.http.max_in_flight, 7);
+        assert_eq!(s.http.request_timeout_ms, 99);
+    }
+
+    #[test]
+    fn mistakes_name_the_key_the_value_and_what_is_allowed() {
+        let cases = [
+            ("APP__HTTP__ADDR", "nope", "APP__HTTP__ADDR", "address"),
+            (
+                "APP__HTTP__MAX_BODY_BYTES",
+                "-1",
+                "APP__HTTP__MAX_BODY_BYTES",
+                "-1",
+            ),
+            ("APP__LOG__FORMAT", "xml", "APP__LOG__FORMAT", "json"),
+            (
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "0",
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "positive",
+            ),
+            (
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "9999999999999999999",
+                "APP__HTTP__MAX_IN_FLIGHT",
+                "up to 1000000",
+            ),
+            ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
+            ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),
+            ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
+        ];
+        for (var, value, key, hint) in cases {
+            let msg = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(
+                msg.contains(key) && msg.contains(hint),
+                "{var}={value}: {msg}"
+            );
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn jwks_urls_are_https_unless_local() {
+        for url in [
+            "https://idp.example.com/jwks.json",
+            "http://127.0.0.1:8081/jwks",
+            "http://localhost/jwks",
+            "http://[::1]:9000/jwks",
+        ] {
+            assert!(is_https_or_loopback(url), "{url}");
+        }
+        for url in [
+            "http://idp.example.com/jwks.json",
+            "http://127.0.0.1.evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "ftp://localhost/jwks",
+        ] {
+            assert!(!is_https_or_loopback(url), "{url}");
+        }
+        let jwt = [
+            ("APP__AUTH__MODE", "jwt"),
+            ("APP__AUTH__RESOURCE", "https://mcp.example.com/mcp"),
+            ("APP__AUTH__ISSUER", "https://idp.example.com"),
+            ("APP__AUTH__JWKS_URL", "http://idp.example.com/jwks.json"),
+        ];
+        let msg = load(&jwt).unwrap_err().to_string();
+        assert!(
+            msg.contains("APP__AUTH__JWKS_URL") && msg.contains("https://"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn rust_log_wins_and_is_named_when_wrong() {
+        let s = load(&[("RUST_LOG", "debug"), ("APP__LOG__LEVEL", "warn")]).unwrap();
+        assert_eq!(s.log.level, "debug");
+        let msg = load(&[("RUST_LOG", "info,=[")]).unwrap_err().to_string();
+        assert!(msg.starts_with("invalid configuration: RUST_LOG "), "{msg}");
+    }
+
+    #[test]
+    fn jwt_mode_requires_its_keys() {
+        let msg = load(&[("APP__AUTH__MODE", "jwt")]).unwrap_err().to_string();
+        assert!(msg.contains("APP__AUTH__RESOURCE"), "{msg}");
+    }
+}

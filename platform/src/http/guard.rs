@@ -1,0 +1,173 @@
+//! DNS-rebinding protection for the MCP endpoint: the `Host` must be an allowed host name and a
+//! browser `Origin`, when present, an allowed origin. Health routes are not guarded (the ALB's
+//! health checker sends the task IP as Host).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    config::HttpSettings,
+    context::RequestContext,
+    jsonrpc::{JsonRpcError, code},
+};
+
+/// Refuses (403) a request whose Host or Origin is not allowed.
+pub async fn guard(State(guard): State<OriginGuard>, req: Request, next: Next) -> Response {
+    match guard.refusal(&req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginGuard {
+    /// Lower-case host names without port; `None` = any host.
+    hosts: Option<Arc<[String]>>,
+    /// Lower-case `scheme://host[:port]`; `None` = any origin.
+    origins: Option<Arc<[String]>>,
+}
+
+impl OriginGuard {
+    pub fn new(settings: &HttpSettings) -> Self {
+        let normalise = |items: &[String]| -> Option<Arc<[String]>> {
+            if items.iter().any(|h| h == "*") {
+                None
+            } else {
+                Some(
+                    items
+                        .iter()
+                        .map(|h| h.trim_end_matches('/').to_ascii_lowercase())
+                        .collect(),
+                )
+            }
+        };
+        let hosts = normalise(&settings.allowed_hosts).map(|h| {
+            h.iter()
+                .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_owned())
+                .collect()
+        });
+        Self {
+            hosts,
+            origins: normalise(&settings.allowed_origins),
+        }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let Some(allowed) = &self.hosts else {
+            return true;
+        };
+        let name = host_name(host);
+        allowed.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        match &self.origins {
+            None => true,
+            Some(allowed) => {
+                let origin = origin.trim_end_matches('/');
+                allowed.iter().any(|o| o.eq_ignore_ascii_case(origin))
+            }
+        }
+    }
+}
+
+/// `example.com:443` -> `example.com`, `[::1]:8080` -> `::1`.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+impl OriginGuard {
+    /// The JSON-RPC 403 for a request whose Host or Origin is not allowed.
+    fn refusal(&self, req: &Request) -> Option<Response> {
+        let forbidden = |message: String| {
+            JsonRpcError::new(StatusCode::FORBIDDEN, code::INVALID_REQUEST, message)
+                .for_request(RequestContext::of(req.extensions()))
+                .into_response()
+        };
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        match host {
+            Some(h) if self.host_allowed(h) => {}
+            Some(h) => {
+                tracing::warn!(host = %h, "rejected request: Host not allowed");
+                return Some(forbidden(format!(
+                    "Host header {h:?} is not allowed (configure APP__HTTP__ALLOWED_HOSTS)"
+                )));
+            }
+            None => return Some(forbidden("missing Host header".into())),
+        }
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let origin = origin.to_str().unwrap_or("<non-ascii>");
+            if !self.origin_allowed(origin) {
+                tracing::warn!(origin, "rejected request: Origin not allowed");
+                return Some(forbidden(format!(
+                    "Origin {origin:?} is not allowed (configure APP__HTTP__ALLOWED_ORIGINS)"
+                )));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn guard(hosts: &str, origins: &str) -> OriginGuard {
+        let s = Settings::<crate::config::NoTools>::load_from([
+            ("APP__HTTP__ALLOWED_HOSTS".to_string(), hosts.to_string()),
+            (
+                "APP__HTTP__ALLOWED_ORIGINS".to_string(),
+                origins.to_string(),
+            ),
+        ])
+        .unwrap();
+        OriginGuard::new(&s.http)
+    }
+
+    #[test]
+    fn hosts_match_without_port_and_case() {
+        let g = guard("localhost,127.0.0.1,::1,MCP.example.com", "");
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1",
+            "[::1]:9",
+            "mcp.example.com",
+            "Mcp.Example.Com:443",
+        ] {
+            assert!(g.host_allowed(ok), "{ok}");
+        }
+        for bad in ["evil.com", "localhost.evil.com", "127.0.0.2:80", "[::2]"] {
+            assert!(!g.host_allowed(bad), "{bad}");
+        }
+        assert!(guard("*", "").host_allowed("anything.example"));
+    }
+
+    #[test]
+    fn origins_match_exactly() {
+        let g = guard("*", "https://app.example.com,http://localhost:3000");
+        assert!(g.origin_allowed("https://app.example.com"));
+        assert!(g.origin_allowed("http://localhost:3000/"));
+        assert!(!g.origin_allowed("https://evil.example"));
+        assert!(!g.origin_allowed("http://localhost:3001"));
+        // No allow-list configured: every present Origin is foreign.
+        assert!(!guard("*", "").origin_allowed("https://app.example.com"));
+        assert!(guard("*", "*").origin_allowed("https://anything.example"));
+    }
+}

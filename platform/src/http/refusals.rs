@@ -1,0 +1,90 @@
+//! The edge of the stack: any refusal that is not JSON yet (a stock layer's plain 413 or 500,
+//! rmcp's plain-text transport errors, an unknown route) becomes a JSON-RPC error body with the
+//! request's ids, so every client gets an answer it can parse and quote. The layers that know
+//! their JSON-RPC error code answer in JSON-RPC themselves and pass through untouched.
+
+use std::any::Any;
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http_body_util::{BodyExt as _, Limited};
+
+use crate::{
+    context::RequestContext,
+    jsonrpc::{JsonRpcError, code},
+};
+
+/// Longest plain-text error worth reading back into a JSON-RPC message.
+const MAX_ERROR_TEXT: usize = 4096;
+
+pub async fn refusals(req: Request, next: Next) -> Response {
+    let context = RequestContext::of(req.extensions()).cloned();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || super::is_json(response.headers())
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match Limited::new(body, MAX_ERROR_TEXT).collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .trim()
+            .to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request rejected")
+            .to_owned()
+    } else {
+        text
+    };
+    let code = code_for(status);
+    tracing::info!(status = status.as_u16(), error = %message, "rejected request");
+    let mut mapped = JsonRpcError::new(status, code, message)
+        .for_request(context.as_ref())
+        .into_response();
+    // Keep headers such as `Allow`, but not the old body's framing.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            mapped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    mapped
+}
+
+/// The JSON-RPC error code of a refusal that has only an HTTP status.
+pub fn code_for(status: StatusCode) -> i64 {
+    match status {
+        StatusCode::NOT_FOUND => code::METHOD_NOT_FOUND,
+        StatusCode::SERVICE_UNAVAILABLE => code::SERVER_OVERLOADED,
+        StatusCode::GATEWAY_TIMEOUT => code::REQUEST_TIMEOUT,
+        s if s.is_server_error() => code::INTERNAL_ERROR,
+        _ => code::INVALID_REQUEST,
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string panic>")
+}
+
+/// tower-http's catch-panic answer: logged, then a plain 500 the edge turns into JSON-RPC.
+pub fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    tracing::error!(panic = panic_message(&*panic), "handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error while handling the request",
+    )
+        .into_response()
+}

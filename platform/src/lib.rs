@@ -1,0 +1,48 @@
+//! The platform of a stateless MCP (Model Context Protocol) service: Streamable HTTP on axum +
+//! rmcp, made to run behind an ALB on ECS Fargate and observable from the first request. A
+//! service depends on it, hands it its tools, and never edits it.
+//!
+//! Modules, each using only those before it (a test checks it):
+//! [`identity`], [`context`], [`jsonrpc`] (what every layer may read) -> [`config`] ->
+//! [`telemetry`] -> [`http`] (the layers of the stack, listeners, lifecycle, auth) -> [`mcp`]
+//! (rmcp engine, ingress, instrumentation) -> [`stack`] (the layers in order) -> [`app`]
+//! (start-up).
+
+pub mod app;
+pub mod config;
+pub mod context;
+pub mod http;
+pub mod identity;
+pub mod jsonrpc;
+pub mod mcp;
+pub mod stack;
+pub mod telemetry;
+
+pub use app::{App, Launch};
+/// What a tool gets with `Extension<RequestParts>`: the HTTP request's head, whose extensions
+/// hold the [`RequestContext`].
+pub use axum::http::request::Parts as RequestParts;
+pub use config::Settings;
+pub use context::{Principal, RequestContext};
+pub use identity::Service;
+pub use mcp::McpServer;
+/// The allocator a service installs (`#[global_allocator]`): many small, short-lived
+/// allocations per request (JSON trees, headers, futures) cost less in mimalloc than in the
+/// system allocator.
+pub use mimalloc::MiMalloc as Allocator;
+
+/// Installs TLS for outbound HTTPS (rustls on the ring provider): once, before the first client
+/// is built by us or by a dependency (the OTLP exporter builds its own).
+pub fn install_tls_provider() {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only when another provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The builder for every outbound HTTP client of ours (ECS metadata, JWKS).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+}

@@ -1,0 +1,394 @@
+//! The MCP server span and the `mcp.server.operation.duration` metric (OpenTelemetry MCP
+//! semantic conventions), for every JSON-RPC request whatever handler serves it: a tool added
+//! later is traced and measured without doing anything.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use metrics::Label;
+use opentelemetry::{
+    Context as TraceContext, KeyValue,
+    trace::{Link, SpanBuilder, Status, TraceContextExt as _},
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::Span;
+
+use super::{SUPPORTED_PROTOCOL_VERSIONS, envelope::McpRequestInfo};
+use crate::{
+    context::{RequestContext, RpcSummary},
+    http::observe::http_attributes,
+    telemetry::{
+        self, Tracing,
+        metrics::{labels, names},
+        semconv,
+    },
+};
+
+const INTERNAL_ERROR: &str = "-32603";
+
+/// Method names from the MCP specifications; anything else is labelled `_OTHER`.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
+/// One MCP request being served.
+pub(super) struct Operation {
+    started: Instant,
+    /// While spans are exported: the MCP span, ended with the operation...
+    pub(super) trace: Option<TraceContext>,
+    /// ...and its `tracing` twin, which gives log lines inside the operation its ids (none
+    /// otherwise: the HTTP span already carries the request id).
+    pub(super) span: Span,
+    method_label: &'static str,
+    tool_label: Option<String>,
+    /// A version we speak, or `_OTHER`: the caller chooses it (`_meta`), so it is bounded.
+    protocol_version: Option<&'static str>,
+    context: RequestContext,
+    /// Whether the whole response was seen; dropped before, the operation was cancelled.
+    complete: bool,
+}
+
+impl Operation {
+    /// Opens the request's server span (one per request: X-Ray draws one node per request). Its
+    /// parent is the caller's `_meta.traceparent` when there is one (the MCP convention), with a
+    /// link to the HTTP `traceparent`; else the HTTP `traceparent`. It carries the HTTP
+    /// attributes too, so no separate transport span is made.
+    pub(super) fn start(
+        info: McpRequestInfo,
+        context: &RequestContext,
+        tracing: &Tracing,
+        request: &http::request::Parts,
+        tool_known: impl FnOnce(&str) -> bool,
+    ) -> Self {
+        let method = info.method.as_deref().unwrap_or("");
+        let target = match method {
+            "tools/call" | "prompts/get" => info.name.as_deref(),
+            _ => None,
+        };
+        let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
+        let trace = tracing.start_server_span(|| {
+            let http = telemetry::context_from_headers(&request.headers);
+            let meta = info
+                .traceparent
+                .as_deref()
+                .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
+                .filter(|cx| cx.span().span_context().is_valid());
+            let mut span = mcp_span(&info, method, target, protocol_version);
+            if let Some(attributes) = &mut span.attributes {
+                attributes.extend(http_attributes(
+                    &request.method,
+                    &request.uri,
+                    request.version,
+                    &request.headers,
+                    &request.extensions,
+                    context.request_id(),
+                ));
+                if let Some(principal) = context.principal() {
+                    attributes.push(KeyValue::new(
+                        semconv::ENDUSER_ID,
+                        principal.subject.clone(),
+                    ));
+                }
+            }
+            match meta {
+                Some(meta) => {
+                    let remote = http.span().span_context().clone();
+                    let links = remote.is_valid().then(|| vec![Link::with_context(remote)]);
+                    (meta, span.with_links(links.unwrap_or_default()))
+                }
+                None => (http, span),
+            }
+        });
+        let span = match &trace {
+            Some(trace) => {
+                context.set_trace(trace.clone());
+                let (trace_id, span_id) = telemetry::log_ids(trace);
+                tracing::info_span!("mcp.server", trace_id, span_id)
+            }
+            None => Span::none(),
+        };
+        let method_label = KNOWN_METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or(semconv::OTHER);
+        let tool_label = match (method, info.name.as_deref()) {
+            ("tools/call", Some(tool)) if tool_known(tool) => Some(tool.to_owned()),
+            ("tools/call", _) => Some(semconv::OTHER.to_owned()),
+            _ => None,
+        };
+        context.set_rpc(RpcSummary {
+            method: info.method,
+            target: target.map(str::to_owned),
+        });
+        Self {
+            started: Instant::now(),
+            trace,
+            span,
+            method_label,
+            tool_label,
+            protocol_version,
+            context: context.clone(),
+            complete: false,
+        }
+    }
+
+    /// A refusal that has only an HTTP status (its JSON-RPC code from the edge's mapping).
+    pub(super) fn refused(&self, code: i64) {
+        self.record_outcome(code.to_string(), None);
+    }
+
+    /// The HTTP status the request is answered with, on the request's server span.
+    pub(super) fn set_status(&self, status: http::StatusCode) {
+        if let Some(trace) = &self.trace {
+            trace.span().set_attribute(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            ));
+        }
+    }
+
+    /// The whole response has been seen.
+    pub(super) fn complete(&mut self) {
+        self.complete = true;
+    }
+
+    /// Looks at one response message; the first one answering our request decides the outcome.
+    fn inspect(&self, message: &Outcome) {
+        if self.context.rpc_error().is_some() || message.id.as_ref() != self.context.jsonrpc_id() {
+            return;
+        }
+        match (&message.error, &message.result) {
+            (Some(error), _) => self.record_outcome(error.code.to_string(), Some(&error.message)),
+            (None, Some(OutcomeResult { is_error: true })) => {
+                self.record_outcome(semconv::TOOL_ERROR.to_owned(), Some(""))
+            }
+            _ => self.record_outcome(String::new(), None),
+        };
+    }
+
+    /// Records the outcome once: an error type (a JSON-RPC code with its `message`, or
+    /// `tool_error`), empty for success.
+    fn record_outcome(&self, error_type: String, message: Option<&str>) {
+        if let Some(trace) = &self.trace
+            && !error_type.is_empty()
+            && self.context.rpc_error().is_none()
+        {
+            let span = trace.span();
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            if error_type != semconv::TOOL_ERROR {
+                span.set_attribute(KeyValue::new(
+                    semconv::RPC_RESPONSE_STATUS_CODE,
+                    error_type.clone(),
+                ));
+            }
+            span.set_status(Status::error(message.unwrap_or_default().to_owned()));
+        }
+        self.context.set_rpc_error(error_type);
+    }
+
+    /// Reads the messages in one body chunk: a JSON body, or SSE `data:` lines.
+    pub(super) fn inspect_chunk(&self, chunk: &[u8], sse: bool) {
+        if self.context.rpc_error().is_some() {
+            return;
+        }
+        if !sse {
+            if let Ok(message) = serde_json::from_slice::<Outcome>(chunk) {
+                self.inspect(&message);
+            }
+            return;
+        }
+        for line in chunk.split(|b| *b == b'\n') {
+            if let Some(data) = line.strip_prefix(b"data:")
+                && let Ok(message) = serde_json::from_slice::<Outcome>(data)
+            {
+                self.inspect(&message);
+            }
+        }
+    }
+
+    /// Whether the answer was a JSON-RPC internal error (a server fault).
+    pub(super) fn internal_error(&self) -> bool {
+        self.context.rpc_error() == Some(INTERNAL_ERROR)
+    }
+}
+
+/// Just what decides the outcome of a response message; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct Outcome {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    error: Option<OutcomeError>,
+    #[serde(default)]
+    result: Option<OutcomeResult>,
+}
+
+#[derive(Deserialize)]
+struct OutcomeError {
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct OutcomeResult {
+    #[serde(default, rename = "isError")]
+    is_error: bool,
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        let mut metric_labels = vec![Label::new(labels::MCP_METHOD_NAME, self.method_label)];
+        if let Some(tool) = &self.tool_label {
+            metric_labels.push(Label::new(labels::GEN_AI_TOOL_NAME, tool.clone()));
+        }
+        if let Some(version) = self.protocol_version {
+            metric_labels.push(Label::new(labels::MCP_PROTOCOL_VERSION, version));
+        }
+        let error_type = match self.context.rpc_error() {
+            Some(error_type) => Some(error_type).filter(|e| !e.is_empty()),
+            None if self.complete => None,
+            None => Some(semconv::CANCELLED),
+        };
+        if let Some(error_type) = error_type {
+            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.to_owned()));
+        }
+        metrics::histogram!(names::MCP_OPERATION_DURATION, metric_labels)
+            .record(self.started.elapsed().as_secs_f64());
+        if let Some(trace) = &self.trace {
+            let span = trace.span();
+            if error_type == Some(semconv::CANCELLED) {
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, semconv::CANCELLED));
+            }
+            span.end();
+        }
+    }
+}
+
+/// A protocol version as a label or attribute value: one we speak, else `_OTHER` (a caller could
+/// otherwise create a metric series per request).
+fn protocol_version_label(version: &str) -> &'static str {
+    SUPPORTED_PROTOCOL_VERSIONS
+        .iter()
+        .map(|v| v.as_str())
+        .find(|v| *v == version)
+        .unwrap_or(semconv::OTHER)
+}
+
+/// The MCP server span's name (`{mcp.method.name} {target}`) and attributes (semantic
+/// conventions for MCP).
+fn mcp_span(
+    info: &McpRequestInfo,
+    method: &str,
+    target: Option<&str>,
+    protocol_version: Option<&'static str>,
+) -> SpanBuilder {
+    let name = match target {
+        Some(target) => format!("{method} {target}"),
+        None => method.to_owned(),
+    };
+    let mut attributes = vec![KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned())];
+    if let Some(version) = protocol_version {
+        attributes.push(KeyValue::new(semconv::MCP_PROTOCOL_VERSION, version));
+    }
+    if let Some(id) = &info.id {
+        attributes.push(KeyValue::new(
+            semconv::JSONRPC_REQUEST_ID,
+            JsonRpcId(id).to_string(),
+        ));
+    }
+    match (method, target) {
+        ("tools/call", Some(tool)) => attributes.extend([
+            KeyValue::new(semconv::GEN_AI_TOOL_NAME, tool.to_owned()),
+            KeyValue::new(semconv::GEN_AI_OPERATION_NAME, semconv::EXECUTE_TOOL),
+        ]),
+        ("prompts/get", Some(prompt)) => attributes.push(KeyValue::new(
+            semconv::GEN_AI_PROMPT_NAME,
+            prompt.to_owned(),
+        )),
+        _ => {}
+    }
+    SpanBuilder::from_name(name).with_attributes(attributes)
+}
+
+/// `jsonrpc.request.id` is a string attribute whatever the id's JSON type.
+struct JsonRpcId<'a>(&'a Value);
+
+impl std::fmt::Display for JsonRpcId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Value::String(s) => f.write_str(s),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// An event-stream body that shows each chunk to its [`Operation`] and ends it with the body.
+pub(super) struct Observed<B> {
+    body: B,
+    operation: Operation,
+}
+
+impl<B> Observed<B> {
+    pub(super) fn new(body: B, operation: Operation) -> Self {
+        Self { body, operation }
+    }
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Observed<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.operation.inspect_chunk(data, true);
+                }
+            }
+            Poll::Ready(None) => self.operation.complete(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

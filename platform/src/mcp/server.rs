@@ -1,0 +1,246 @@
+//! [`McpServer`]: an rmcp handler serving a tool router (and optionally a prompt router) over
+//! shared state `S`. The routers are built once and shared, never rebuilt per request.
+
+use std::{borrow::Cow, panic::AssertUnwindSafe};
+
+use futures::FutureExt as _;
+use opentelemetry::context::FutureExt as _;
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    handler::server::{
+        router::{prompt::PromptRouter, tool::ToolRouter},
+        tool::ToolCallContext,
+    },
+    model::{
+        CacheScope, CallToolRequestParams, CallToolResponse, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult,
+        PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities, ServerConfig,
+        Tool,
+    },
+    service::RequestContext,
+};
+
+use super::SUPPORTED_PROTOCOL_VERSIONS;
+use crate::{http::refusals::panic_message, identity::Service};
+
+/// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
+/// change with a deployment.
+const LIST_TTL_MS: u64 = 60_000;
+
+pub struct McpServer<S> {
+    state: S,
+    tools: ToolRouter<S>,
+    prompts: PromptRouter<S>,
+    info: ServerConfig,
+}
+
+impl<S: Send + Sync + 'static> McpServer<S> {
+    /// `service` names the server to clients (`serverInfo`); `tools` is served over `state`.
+    pub fn new(service: &Service, state: S, tools: ToolRouter<S>) -> Self {
+        let mut server = Self {
+            state,
+            tools,
+            prompts: PromptRouter::new(),
+            info: ServerConfig::default(),
+        };
+        server.info = server.build_info(Implementation::new(service.name, service.version), None);
+        server
+    }
+
+    pub fn with_prompts(mut self, prompts: PromptRouter<S>) -> Self {
+        self.prompts = prompts;
+        self.info = self.build_info(
+            self.info.server_info.clone(),
+            self.info.instructions.clone(),
+        );
+        self
+    }
+
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.info = self.build_info(self.info.server_info.clone(), Some(instructions.into()));
+        self
+    }
+
+    fn build_info(
+        &self,
+        implementation: Implementation,
+        instructions: Option<String>,
+    ) -> ServerConfig {
+        let capabilities = if self.prompts.list_all().is_empty() {
+            ServerCapabilities::builder().enable_tools().build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build()
+        };
+        let info = ServerConfig::new(capabilities).with_server_info(implementation);
+        match instructions {
+            Some(text) => info.with_instructions(text),
+            None => info,
+        }
+    }
+}
+
+/// The request's server span, while spans are exported.
+fn trace_context(context: &RequestContext<RoleServer>) -> Option<opentelemetry::Context> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| crate::context::RequestContext::of(&parts.extensions))
+        .and_then(|request| request.trace().cloned())
+}
+
+/// Runs a tool's or a prompt's (`kind` `name`) future. In the MCP span's context (`trace`), the
+/// `tracing` spans it opens are the MCP span's children. A panic becomes an internal error (rmcp
+/// runs handlers in their own task, where a panic would leave the request hanging until its
+/// deadline).
+async fn run_guarded<T>(
+    kind: &str,
+    name: &str,
+    trace: Option<opentelemetry::Context>,
+    call: impl Future<Output = Result<T, ErrorData>>,
+) -> Result<T, ErrorData> {
+    let outcome = match trace {
+        Some(trace) => {
+            AssertUnwindSafe(call.with_context(trace))
+                .catch_unwind()
+                .await
+        }
+        None => AssertUnwindSafe(call).catch_unwind().await,
+    };
+    outcome.unwrap_or_else(|panic| {
+        let panic = panic_message(&*panic);
+        tracing::error!(kind, name, panic, "{kind} panicked");
+        Err(ErrorData::internal_error(
+            format!("internal error in {kind} {name}"),
+            None,
+        ))
+    })
+}
+
+/// Cache hints exist from 2026-07-28 on; older clients must not see them.
+fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+    let modern = context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+    if modern {
+        (Some(LIST_TTL_MS), Some(CacheScope::Public))
+    } else {
+        (None, None)
+    }
+}
+
+impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
+    fn get_info(&self) -> ServerConfig {
+        self.info.clone()
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_PROTOCOL_VERSIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = request.name.clone();
+        let trace = trace_context(&context);
+        let call = self
+            .tools
+            .call(ToolCallContext::new(&self.state, request, context));
+        run_guarded("tool", &tool, trace, call).await
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (ttl_ms, cache_scope) = cache_hints(&context);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: self.tools.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms,
+            cache_scope,
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.get(name).cloned()
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let (ttl_ms, cache_scope) = cache_hints(&context);
+        Ok(ListPromptsResult {
+            result_type: Some(ResultType::COMPLETE),
+            prompts: self.prompts.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms,
+            cache_scope,
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let trace = trace_context(&context);
+        let ctx = rmcp::handler::server::prompt::PromptContext::new(
+            &self.state,
+            request.name,
+            request.arguments,
+            context,
+        );
+        let prompt = ctx.name.clone();
+        run_guarded("prompt", &prompt, trace, self.prompts.get_prompt(ctx)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::{model::GetPromptResult, prompt, prompt_router};
+
+    use super::*;
+
+    #[derive(Clone)]
+    struct Greeter;
+
+    #[prompt_router]
+    impl Greeter {
+        #[prompt(description = "Says hello.")]
+        async fn hello(&self) -> GetPromptResult {
+            GetPromptResult::new(vec![])
+        }
+    }
+
+    #[test]
+    fn capabilities_follow_what_is_registered() {
+        let service = Service {
+            name: "t",
+            crate_name: "t",
+            version: "1",
+        };
+        let tools_only = McpServer::new(&service, Greeter, ToolRouter::new());
+        assert!(tools_only.get_info().capabilities.tools.is_some());
+        assert!(tools_only.get_info().capabilities.prompts.is_none());
+
+        let with_prompts = McpServer::new(&service, Greeter, ToolRouter::new())
+            .with_prompts(Greeter::prompt_router())
+            .with_instructions("Use hello.");
+        let info = with_prompts.get_info();
+        assert!(info.capabilities.prompts.is_some());
+        assert_eq!(info.instructions.as_deref(), Some("Use hello."));
+        assert_eq!(info.server_info.name, "t");
+    }
+}

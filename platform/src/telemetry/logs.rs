@@ -1,0 +1,455 @@
+//! Logs: one JSON object per line on stdout (`timestamp`, `level`, `message`, `target`, the
+//! event's fields, and from the enclosing spans `request_id`, `trace_id`, `span_id`), or a
+//! compact human format for local use.
+//!
+//! JSON lines are written by a background thread: a request never waits on stdout (a pipe to
+//! the container runtime can stall), and under load many lines leave in one write. The queue is
+//! bounded and never drops a line; when it is full, logging waits.
+
+use std::{cell::RefCell, fmt, io::Write as _, sync::Mutex};
+
+use opentelemetry_sdk::trace::SdkTracer;
+use tracing::{
+    Event, Subscriber,
+    field::{Field, Visit},
+    span,
+};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    field::{MakeVisitor, VisitFmt, VisitOutput},
+    filter::{FilterExt as _, filter_fn},
+    fmt::{
+        format::{DefaultVisitor, Writer},
+        time::{FormatTime, SystemTime},
+    },
+    layer::Context,
+    registry::LookupSpan,
+};
+
+use crate::{
+    config::LogFormat,
+    identity::{PLATFORM_CRATE, Service},
+};
+
+/// Span fields copied onto every log line written inside the span (the innermost span's value
+/// wins)...
+const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id", "trace_id", "span_id"];
+/// ...from the spans that carry them: the request's...
+const CONTEXT_SPAN: &str = "http.server";
+/// ...and, while spans are exported, the MCP operation's (its span id). rmcp runs the handler in
+/// a task that enters only this span, which leads to the HTTP span above it.
+const MCP_SPAN: &str = "mcp.server";
+/// Lines waiting for the writer thread before logging waits for it.
+const QUEUED_LINES: usize = 64 * 1024;
+/// Lines gathered into one write to stdout.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The log writer thread's handle; dropping it writes out what is still queued.
+static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+
+/// Keeps logging on; dropping it writes out the queued lines and stops the writer.
+#[must_use = "logging stops when the guard is dropped"]
+pub struct LogGuard(());
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        flush();
+    }
+}
+
+/// Writes out the queued lines (waiting at most about a second) and stops the writer; later
+/// lines are lost. For the way out of the process.
+pub fn flush() {
+    let writer = WRITER.lock().map(|mut w| w.take()).unwrap_or_default();
+    drop(writer);
+}
+
+/// The log layer: lines filtered by `level`, JSON through a background writer to `output`
+/// (stdout in production, a buffer in tests), or the pretty format on a terminal. `exported`:
+/// spans are exported, so the MCP span's ids are worth carrying into log lines.
+pub fn layer<S>(
+    format: LogFormat,
+    level: &str,
+    exported: bool,
+    output: impl std::io::Write + Send + 'static,
+) -> (Box<dyn Layer<S> + Send + Sync>, LogGuard)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match format {
+        LogFormat::Json => {
+            let (writer, guard) = NonBlockingBuilder::default()
+                .lossy(false)
+                .buffered_lines_limit(QUEUED_LINES)
+                .thread_name("log-writer")
+                .finish(std::io::BufWriter::with_capacity(
+                    WRITE_BUFFER_BYTES,
+                    output,
+                ));
+            // Events at the level, and only the platform's spans that carry the context fields: a
+            // span no layer wants is never created (without a collector, not even the MCP span).
+            let wanted = filter_fn(move |meta| {
+                meta.is_event()
+                    || (meta.target().starts_with(PLATFORM_CRATE)
+                        && (meta.name() == CONTEXT_SPAN || (exported && meta.name() == MCP_SPAN)))
+            });
+            let layer = JsonLogLayer { writer }
+                .with_filter(EnvFilter::new(level).and(wanted))
+                .boxed();
+            if let Ok(mut slot) = WRITER.lock() {
+                *slot = Some(guard);
+            }
+            (layer, LogGuard(()))
+        }
+        LogFormat::Pretty => (
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .fmt_fields(PrettyFields)
+                .with_filter(EnvFilter::new(level))
+                .boxed(),
+            LogGuard(()),
+        ),
+    }
+}
+
+/// Sends the `tracing` spans the service's tools open to OpenTelemetry, whatever the log level.
+pub fn span_export<S>(service: &Service, tracer: &SdkTracer) -> impl Layer<S> + use<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let tools = service.crate_name;
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer.clone())
+        // Per-span extras that cost time on every poll and say little: source location,
+        // thread, busy/idle timings, the tracing target, and attaching the OpenTelemetry
+        // context on each enter (nothing here reads `Context::current()`).
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
+        .with_context_activation(false)
+        // The platform's own spans are made with the OpenTelemetry API (see
+        // `telemetry::Tracing`); its `tracing` spans only carry log context.
+        .with_filter(filter_fn(move |meta| {
+            meta.is_span() && meta.target().starts_with(tools)
+        }))
+}
+
+/// Makes a panic an error log line like any other (JSON, with the request's ids), not raw
+/// stderr. For `main`, once logging is on.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+}
+
+/// The [`CONTEXT_FIELDS`] of a span, kept in its extensions (first value of each wins).
+#[derive(Default)]
+struct ContextFields(Vec<(&'static str, ContextValue)>);
+
+/// Ids are kept as numbers and written as hex straight into the line: no string per span.
+enum ContextValue {
+    Text(String),
+    /// A trace id (written as 32 hex digits).
+    Id128(u128),
+    /// A span id (written as 16 hex digits).
+    Id64(u64),
+}
+
+impl ContextFields {
+    fn keep(&mut self, field: &Field, value: impl FnOnce() -> ContextValue) {
+        if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name())
+            && !self.0.iter().any(|(n, _)| n == name)
+        {
+            self.0.push((name, value()));
+        }
+    }
+}
+
+impl Visit for ContextFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.keep(field, || ContextValue::Text(value.to_owned()));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.keep(field, || ContextValue::Id128(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.keep(field, || ContextValue::Id64(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.keep(field, || {
+            ContextValue::Text(text(format_args!("{value:?}")))
+        });
+    }
+}
+
+/// The pretty format's fields: tracing's defaults, with the log ids (numbers, see
+/// [`ContextValue`]) in hex like everywhere else.
+struct PrettyFields;
+
+impl<'a> MakeVisitor<Writer<'a>> for PrettyFields {
+    type Visitor = HexIds<'a>;
+
+    fn make_visitor(&self, target: Writer<'a>) -> HexIds<'a> {
+        HexIds(DefaultVisitor::new(target, true))
+    }
+}
+
+struct HexIds<'a>(DefaultVisitor<'a>);
+
+impl Visit for HexIds<'_> {
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match field.name() {
+            "trace_id" => self.0.record_debug(field, &format_args!("{value:032x}")),
+            _ => self.0.record_u128(field, value),
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "span_id" => self.0.record_debug(field, &format_args!("{value:016x}")),
+            _ => self.0.record_u64(field, value),
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.record_str(field, value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.record_error(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.record_debug(field, value);
+    }
+}
+
+impl VisitOutput<fmt::Result> for HexIds<'_> {
+    fn finish(self) -> fmt::Result {
+        self.0.finish()
+    }
+}
+
+impl VisitFmt for HexIds<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        self.0.writer()
+    }
+}
+
+/// Writes each event as one JSON line, with the context fields of its spans.
+struct JsonLogLayer {
+    writer: NonBlocking,
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLogLayer {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = ContextFields::default();
+        attrs.record(&mut fields);
+        if !fields.0.is_empty()
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<ContextFields>() {
+            Some(fields) => values.record(fields),
+            None => {
+                let mut fields = ContextFields::default();
+                values.record(&mut fields);
+                if !fields.0.is_empty() {
+                    extensions.insert(fields);
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        thread_local! {
+            static LINE: RefCell<Line> = RefCell::new(Line::new());
+        }
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => self.write(&mut line, event, &ctx),
+            // A value's Debug that logs while its own line is being written.
+            Err(_) => self.write(&mut Line::new(), event, &ctx),
+        });
+    }
+}
+
+impl JsonLogLayer {
+    fn write<S: Subscriber + for<'a> LookupSpan<'a>>(
+        &self,
+        line: &mut Line,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) {
+        line.clear();
+        line.value("timestamp", &format_args!("{}", Now));
+        line.value("level", event.metadata().level().as_str());
+        event.record(line);
+        line.value("target", event.metadata().target());
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(fields) = span.extensions().get::<ContextFields>() {
+                    for (name, value) in &fields.0 {
+                        match value {
+                            ContextValue::Text(text) => line.value(name, text),
+                            ContextValue::Id128(id) => line.value(name, &format_args!("{id:032x}")),
+                            ContextValue::Id64(id) => line.value(name, &format_args!("{id:016x}")),
+                        }
+                    }
+                }
+            }
+        }
+        // Only fails once the writer thread is gone, at exit.
+        let _ = self.writer.clone().write_all(line.finish());
+    }
+}
+
+/// The current time as RFC 3339 in UTC, formatted straight into the line.
+struct Now;
+
+impl fmt::Display for Now {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        SystemTime.format_time(&mut Writer::new(f))
+    }
+}
+
+/// One log line, written as JSON while the event's fields are visited (no intermediate map).
+/// The first value of a key wins, so event fields shadow span context fields.
+struct Line {
+    buf: Vec<u8>,
+    keys: Vec<&'static str>,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self {
+            buf: Vec::with_capacity(384),
+            keys: Vec::with_capacity(16),
+        }
+    }
+
+    fn key(&mut self, key: &'static str) -> bool {
+        if self.keys.contains(&key) {
+            return false;
+        }
+        self.keys.push(key);
+        self.buf
+            .push(if self.keys.len() == 1 { b'{' } else { b',' });
+        let _ = serde_json::to_writer(&mut self.buf, key);
+        self.buf.push(b':');
+        true
+    }
+
+    fn value(&mut self, key: &'static str, value: &(impl serde::Serialize + ?Sized)) {
+        if self.key(key) && serde_json::to_writer(&mut self.buf, value).is_err() {
+            self.buf.extend_from_slice(b"null");
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.keys.clear();
+    }
+
+    fn finish(&mut self) -> &[u8] {
+        self.buf.extend_from_slice(if self.keys.is_empty() {
+            b"{}\n"
+        } else {
+            b"}\n"
+        });
+        &self.buf
+    }
+}
+
+impl Visit for Line {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.value(field.name(), value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(field.name(), &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.value(field.name(), &value);
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // Non-finite numbers are not JSON; serde writes them as null.
+        self.value(field.name(), &value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(field.name(), &value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.value(field.name(), &text(format_args!("{value}")));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.value(field.name(), &text(format_args!("{value:?}")));
+    }
+}
+
+/// The text of `args` (a value's `Debug` or `Display`). An impl that fails keeps what it wrote:
+/// `format!` would panic, and a log line must never take its request down.
+fn text(args: fmt::Arguments<'_>) -> String {
+    let mut text = String::new();
+    let _ = fmt::write(&mut text, args);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        sync::{Arc, Mutex},
+    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// What the writer thread wrote.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes a little, then fails, as a buggy impl in a tool's types might.
+    struct Failing;
+
+    impl fmt::Debug for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("half")?;
+            Err(fmt::Error)
+        }
+    }
+
+    impl fmt::Display for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(self, f)
+        }
+    }
+
+    #[test]
+    fn a_failing_debug_or_display_still_gives_a_line() {
+        let captured = Captured::default();
+        let (writer, guard) = tracing_appender::non_blocking(captured.clone());
+        let subscriber = tracing_subscriber::registry().with(JsonLogLayer { writer });
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(CONTEXT_SPAN, request_id = ?Failing);
+            tracing::info!(parent: &span, debug = ?Failing, display = %Failing, "still logged");
+        });
+        drop(guard);
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+        assert_eq!(line["message"], "still logged");
+        assert_eq!(line["debug"], "half");
+        assert_eq!(line["display"], "half");
+        assert_eq!(line["request_id"], "half");
+    }
+}

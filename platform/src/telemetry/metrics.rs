@@ -1,0 +1,173 @@
+//! Metrics: the `metrics` facade, rendered by the Prometheus exporter on the admin listener with
+//! OpenTelemetry names (`http.server.request.duration` becomes
+//! `http_server_request_duration_seconds`) and explicit histogram buckets (never summaries,
+//! which cannot be aggregated across tasks).
+
+use std::time::Duration;
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::identity::Service;
+
+pub mod names {
+    pub const HTTP_REQUEST_DURATION: &str = "http.server.request.duration";
+    pub const HTTP_ACTIVE_REQUESTS: &str = "http.server.active_requests";
+    pub const SHED_REQUESTS: &str = "http.server.shed_requests";
+    pub const REQUEST_TIMEOUTS: &str = "http.server.request_timeouts";
+    pub const MCP_OPERATION_DURATION: &str = "mcp.server.operation.duration";
+    pub const SPANS_DROPPED: &str = "otel.spans_dropped";
+    /// Ours (not a convention); one name whatever the service is called, so dashboards work
+    /// for every service. The service is its `service_name` label.
+    pub const BUILD_INFO: &str = "mcp_server.build_info";
+}
+
+/// Prometheus label names (the exporter does not rewrite label keys, so they are spelled here
+/// the way OpenTelemetry-to-Prometheus translation spells them).
+pub mod labels {
+    pub const HTTP_REQUEST_METHOD: &str = "http_request_method";
+    pub const HTTP_ROUTE: &str = "http_route";
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+    pub const ERROR_TYPE: &str = "error_type";
+    pub const MCP_METHOD_NAME: &str = "mcp_method_name";
+    pub const MCP_PROTOCOL_VERSION: &str = "mcp_protocol_version";
+    pub const GEN_AI_TOOL_NAME: &str = "gen_ai_tool_name";
+    pub const REASON: &str = "reason";
+}
+
+/// Semantic-convention advisory buckets for `http.server.request.duration`.
+const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Semantic-convention advisory buckets for `mcp.server.operation.duration`.
+const MCP_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The installed exporter; renders `/metrics`.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+    process: std::sync::Arc<metrics_process::Collector>,
+}
+
+impl Metrics {
+    /// Installs the process's recorder and describes the metrics. Call once, inside the runtime.
+    pub fn install(service: &Service) -> Self {
+        let (metrics, recorder) = Self::new();
+        metrics::set_global_recorder(recorder).expect("metrics recorder installed once");
+        metrics.describe(service);
+        metrics
+    }
+
+    /// A Prometheus recorder and what renders it; install the recorder globally
+    /// ([`Metrics::install`]) or, in tests, as the thread's (`metrics::set_default_local_recorder`),
+    /// then call [`Metrics::describe`]. Call inside the runtime (the upkeep task starts here).
+    pub fn new() -> (Self, PrometheusRecorder) {
+        let recorder = PrometheusBuilder::new()
+            .with_recommended_naming(true)
+            .set_buckets_for_metric(
+                Matcher::Full(names::HTTP_REQUEST_DURATION.into()),
+                HTTP_BUCKETS,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(names::MCP_OPERATION_DURATION.into()),
+                    MCP_BUCKETS,
+                )
+            })
+            .expect("non-empty bucket lists")
+            .build_recorder();
+        let handle = recorder.handle();
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        let metrics = Self {
+            handle,
+            process: std::sync::Arc::new(metrics_process::Collector::default()),
+        };
+        (metrics, recorder)
+    }
+
+    /// Describes the metrics, and makes the series that must exist from the start (zero-valued,
+    /// so rates and alerts work before the first event), in the current recorder.
+    pub fn describe(&self, service: &Service) {
+        describe_histogram!(
+            names::HTTP_REQUEST_DURATION,
+            Unit::Seconds,
+            "Duration of HTTP server requests."
+        );
+        describe_histogram!(
+            names::MCP_OPERATION_DURATION,
+            Unit::Seconds,
+            "Duration of MCP requests as observed by the server, from receipt to the last byte of the answer."
+        );
+        describe_gauge!(
+            names::HTTP_ACTIVE_REQUESTS,
+            "Number of HTTP requests in flight."
+        );
+        describe_counter!(
+            names::SHED_REQUESTS,
+            "Requests refused with 503 because too many were in flight."
+        );
+        describe_counter!(
+            names::REQUEST_TIMEOUTS,
+            "Requests ended by the request deadline."
+        );
+        describe_counter!(
+            names::SPANS_DROPPED,
+            "Spans not exported (queue full or export failed)."
+        );
+        describe_gauge!(
+            names::BUILD_INFO,
+            "Build information: always 1, labelled with version and git_sha."
+        );
+        metrics::gauge!(
+            names::BUILD_INFO,
+            "service_name" => service.name,
+            "version" => service.version,
+            "git_sha" => env!("MCP_PLATFORM_GIT_SHA")
+        )
+        .set(1.0);
+        // Zero-valued series exist from the start, so rates and alerts work before the first event.
+        metrics::counter!(names::SHED_REQUESTS).absolute(0);
+        metrics::counter!(names::REQUEST_TIMEOUTS).absolute(0);
+        for reason in ["queue_full", "export_failed"] {
+            metrics::counter!(names::SPANS_DROPPED, labels::REASON => reason).absolute(0);
+        }
+        metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).set(0.0);
+        self.process.describe();
+    }
+
+    /// The Prometheus text of everything recorded so far (what `/metrics` serves).
+    pub fn render(&self) -> String {
+        self.process.collect();
+        self.handle.render()
+    }
+
+    /// The admin listener's routes: `GET /metrics`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/metrics", get(render))
+            .with_state(self.clone())
+    }
+}
+
+async fn render(State(metrics): State<Metrics>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
