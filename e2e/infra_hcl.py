@@ -178,3 +178,17 @@ def references(text: str, kind: str) -> set[str]:
     """Names used as `var.NAME` or `local.NAME` in Terraform source text (comments removed)."""
     code = re.sub(r"(?m)(^|\s)(#|//).*$", "", text)
     return set(re.findall(rf"\b{kind}\.([A-Za-z_][A-Za-z0-9_-]*)", code))
+
+
+_EXPLICIT = SerializationOptions(strip_string_quotes=True, explicit_blocks=True, with_comments=False)
+
+
+def declared_blocks(text: str) -> list[tuple[str, str, str, dict]]:
+    """(kind, type, name, body) of every `resource` and `data` block in Terraform source, parsed
+    so that a block (`x { }`, marked `__is_block__`) stays apart from an attribute (`x = { }`)."""
+    parsed = hcl2.loads(text, serialization_options=_EXPLICIT)
+    return [(kind, rtype, name, body)
+            for kind in ("resource", "data")
+            for block in parsed.get(kind, [])
+            for rtype, named in block.items() if rtype != "__is_block__"
+            for name, body in named.items() if name != "__is_block__"]
