@@ -140,6 +140,10 @@ resource "aws_ecs_task_definition" "this" {
 
   lifecycle {
     precondition {
+      condition     = var.app_image != "" || var.image_tag != ""
+      error_message = "No image to run: `just deploy` pushes one and passes its tag; `just tf-apply` passes the running one (or give -var image_tag=<a pushed tag>)."
+    }
+    precondition {
       condition     = local.stop_timeout_s <= 120
       error_message = "drain_delay_ms + shutdown_grace_ms + the telemetry flush budget exceed Fargate's 120 s stopTimeout."
     }

@@ -114,9 +114,9 @@ variable "access_log_retention_days" {
 # --- containers ----------------------------------------------------------------------------
 
 variable "image_tag" {
-  description = "Tag of the app image in this stack's ECR repository (`just deploy` passes the git sha)."
+  description = "Tag of the app image in this stack's ECR repository: `just deploy` passes the pushed git sha, `just tf-apply` the running one. No default: a tag nobody pushed would stop every task."
   type        = string
-  default     = "latest"
+  default     = ""
 }
 
 variable "app_image" {

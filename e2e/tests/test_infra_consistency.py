@@ -95,9 +95,19 @@ def test_stop_timeout_covers_drain_grace_and_flush(tf, overrides):
 def test_plan_refuses_a_stop_timeout_fargate_cannot_honour(tf):
     [lifecycle] = tf.resource("aws_ecs_task_definition", "this")["lifecycle"]
     conditions = [p["condition"] for p in lifecycle["precondition"]]
-    assert all(tf.evaluator().value(c) for c in conditions)
-    too_long = tf.evaluator(shutdown_grace_ms=110000)
+    assert all(tf.evaluator(image_tag="v1").value(c) for c in conditions)
+    too_long = tf.evaluator(image_tag="v1", shutdown_grace_ms=110000)
     assert not all(too_long.value(c) for c in conditions)
+
+
+def test_plan_refuses_to_roll_the_service_onto_an_image_nobody_pushed(tf):
+    """`just publish` pushes the commit's tag and ECR tags are immutable: a default tag would be
+    one that does not exist, and an apply would stop every task."""
+    [lifecycle] = tf.resource("aws_ecs_task_definition", "this")["lifecycle"]
+    conditions = [p["condition"] for p in lifecycle["precondition"]]
+    assert tf.variables["image_tag"]["default"] == ""
+    assert not all(tf.evaluator().value(c) for c in conditions)
+    assert all(tf.evaluator(app_image="registry.example/app:v1").value(c) for c in conditions)
 
 
 @pytest.mark.parametrize("overrides", LIFECYCLES)
