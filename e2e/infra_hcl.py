@@ -6,6 +6,7 @@ comparisons and a few pure functions. Anything else (resource attributes, condit
 from __future__ import annotations
 
 import ast
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -84,6 +85,31 @@ class Module:
 
     def resource(self, rtype: str, name: str) -> dict:
         return self.resources()[rtype][name]
+
+    def dependency_cycle(self) -> list[str] | None:
+        """A cycle among resources, data sources and locals (terraform refuses to plan one), or
+        None. Like terraform's graph, a reference to one for_each instance depends on the whole
+        resource."""
+        graph = {f"local.{name}": _references(value) for name, value in self.locals.items()}
+        for kind in ("resource", "data"):
+            for rtype, named in self.resources(kind).items():
+                for name, body in named.items():
+                    prefix = "data." if kind == "data" else ""
+                    graph[f"{prefix}{rtype}.{name}"] = _references(body)
+        done: set[str] = set()
+
+        def visit(node: str, path: list[str]) -> list[str] | None:
+            if node in path:
+                return path[path.index(node):] + [node]
+            if node in done or node not in graph:
+                return None
+            for nxt in sorted(graph[node]):
+                if cycle := visit(nxt, path + [node]):
+                    return cycle
+            done.add(node)
+            return None
+
+        return next((c for node in sorted(graph) if (c := visit(node, []))), None)
 
     def evaluator(self, **overrides) -> "Evaluator":
         return Evaluator(self, overrides)
@@ -172,6 +198,14 @@ class Evaluator:
             case ast.Call(func=ast.Name(id=fn), args=args) if fn in _FUNCTIONS:
                 return _FUNCTIONS[fn](*[self._eval(a, source) for a in args])
         raise Unknown(f"cannot evaluate {ast.unparse(node)!r} in {source!r}")
+
+
+_ADDRESS = re.compile(r"\b(data\.aws_\w+\.\w+|aws_\w+\.\w+|local\.\w+)")
+
+
+def _references(body) -> set[str]:
+    """Addresses (aws_x.y, data.aws_x.y, local.z) a parsed block or value refers to."""
+    return set(_ADDRESS.findall(json.dumps(body)))
 
 
 def references(text: str, kind: str) -> set[str]:

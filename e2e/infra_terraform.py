@@ -9,8 +9,12 @@ apply and keep state fully offline.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 OFFLINE_ENV = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
@@ -23,6 +27,28 @@ def install_command(bin_dir: Path) -> Path:
     exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" "$@"\n')
     exe.chmod(0o755)
     return exe
+
+
+def run(chdir: str | Path, *args: str) -> subprocess.CompletedProcess:
+    """`terraform -chdir=CHDIR ARGS` as its own process, offline."""
+    return subprocess.run([sys.executable, __file__, f"-chdir={chdir}", *args], text=True,
+                          capture_output=True, env={**os.environ, **OFFLINE_ENV}, timeout=120)
+
+
+def evaluate(expression: str, locals_: dict | None = None, variables: dict | None = None):
+    """The value real terraform gives one expression (as python-hcl2 parses it, `${...}` or
+    plain) where `local.*` and `var.*` have the given JSON values."""
+    expression = re.sub(r"^\$\{(.*)\}$", r"\1", expression, flags=re.S)
+    declared = [f"variable {json.dumps(name)} {{\n  type = any\n}}" for name in variables or {}]
+    declared += [f"locals {{\n  {name} = jsondecode({json.dumps(json.dumps(value))})\n}}"
+                 for name, value in (locals_ or {}).items()]
+    with tempfile.TemporaryDirectory() as module:
+        Path(module, "main.tf").write_text(
+            "\n".join(declared) + f"\noutput \"value\" {{\n  value = {expression}\n}}\n")
+        Path(module, "terraform.tfvars.json").write_text(json.dumps(variables or {}))
+        applied = run(module, "apply", "-auto-approve")
+        assert applied.returncode == 0, applied.stderr
+        return json.loads(run(module, "output", "-json", "value").stdout)
 
 
 def main(argv: list[str]) -> int:

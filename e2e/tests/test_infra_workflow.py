@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from infra_hcl import INFRA, Module
-from infra_terraform import OFFLINE_ENV, install_command
+from infra_terraform import OFFLINE_ENV, install_command, run
 from infra_tools import ROOT, install_cli_stand_ins
 
 FIXTURE = ROOT / "e2e/infra_fixture"
@@ -63,8 +63,7 @@ def workflow(tmp_path):
         return proc, calls.read_text().splitlines()
 
     def terraform(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(bin_dir / "terraform"), "-chdir=infra", *args], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=60)
+        return run(tmp_path / "infra", *args)
 
     def state() -> dict:
         """Resource address -> the stand-in's recorded input, from the real state."""
