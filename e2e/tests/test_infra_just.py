@@ -25,10 +25,11 @@ def run_just(tmp_path):
     install_cli_stand_ins(bin_dir, "aws", "docker", "terraform")
     calls = tmp_path / "calls"
 
-    def run(*args: str, image_exists: bool = False) -> tuple[subprocess.CompletedProcess, list[str]]:
+    def run(*args: str, image_exists: bool = False,
+            repo_url: str = REPO_URL) -> tuple[subprocess.CompletedProcess, list[str]]:
         calls.write_text("")
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
-               "REPO_URL": REPO_URL, "IMAGE_EXISTS_EXIT": "0" if image_exists else "254"}
+               "REPO_URL": repo_url, "IMAGE_EXISTS_EXIT": "0" if image_exists else "254"}
         proc = subprocess.run([str(JUST), *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=60)
         return proc, calls.read_text().splitlines()
@@ -53,6 +54,14 @@ def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
         f"docker buildx build --platform linux/amd64 --provenance=false --build-arg GIT_SHA=v1.2.3 -t {REPO_URL}:v1.2.3 --push .",
         "terraform -chdir=infra apply -var image_tag=v1.2.3 -auto-approve",
     ]
+
+
+def test_publish_takes_the_region_from_the_registry_host_in_any_partition(run_just):
+    china = "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/mcp-server"
+    proc, calls = run_just("publish", "v1.2.3", repo_url=china)
+    assert proc.returncode == 0, proc.stderr
+    assert "aws ecr get-login-password --region cn-north-1" in calls
+    assert f"docker login --username AWS --password-stdin {china.split('/')[0]}" in calls
 
 
 def test_publish_skips_a_tag_already_in_the_registry(run_just):

@@ -1,4 +1,4 @@
-"""Every resource and data source in infra/ against the AWS provider's real schema (from its
+"""Every resource, data source and provider block in infra/ against the AWS provider's real schema (from its
 generated bindings, see e2e/infra_schema.py): no unknown argument, no missing required one, and
 blocks written as blocks, attributes as attributes."""
 from __future__ import annotations
@@ -17,12 +17,13 @@ def provider() -> ProviderSchema:
 
 
 def test_every_infra_resource_and_data_source_matches_the_provider_schema(provider):
-    checked, problems = 0, []
+    checked, problems, kinds = 0, [], set()
     for path in sorted(INFRA.glob("*.tf")):
         for kind, rtype, name, body in declared_blocks(path.read_text()):
             problems += [f"{path.name}: {p}" for p in provider.problems(kind, rtype, body)]
             checked += 1
-    assert checked > 50
+            kinds.add((kind, rtype))
+    assert checked > 50 and ("provider", "aws") in kinds
     assert problems == []
 
 
@@ -58,6 +59,11 @@ data "aws_iam_policy_document" "d" {
 }
 
 resource "aws_ecs_cluster_typo" "c" {}
+
+provider "aws" {
+  regoin = "eu-west-1"
+  default_tags = { tags = {} }
+}
 '''
 
 
@@ -72,4 +78,6 @@ def test_the_check_reports_each_kind_of_mistake(provider):
         "aws_ecs_service: dynamic 'cluster' is not a block",
         "data.aws_iam_policy_document.statement.principals: missing required 'type'",
         "aws_ecs_cluster_typo: no such resource in provider 6.66.0",
+        "provider.aws: unknown argument or block 'regoin'",
+        "provider.aws: default_tags is a block, written as an attribute",
     ])
