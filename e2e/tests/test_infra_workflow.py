@@ -41,8 +41,9 @@ def bootstrap_targets() -> list[str]:
 
 @pytest.fixture
 def workflow(tmp_path):
-    """Runs `just RECIPE ARGS` in a checkout whose infra/ is the fixture (eu-west-1 in its
-    terraform.tfvars, like a user's); returns the process and the aws/docker calls."""
+    """`just RECIPE ARGS` in a checkout whose infra/ is the fixture (eu-west-1 in its
+    terraform.tfvars, like a user's), after `just tf-init`: gives the process and the aws/docker
+    calls; `.terraform(ARGS)` runs terraform there, `.state()` reads its state."""
     shutil.copytree(FIXTURE, tmp_path / "infra")
     (tmp_path / "infra/terraform.tfvars").write_text(f'region = "{REGION}"\n')
     bin_dir = tmp_path / "bin"
@@ -67,7 +68,8 @@ def workflow(tmp_path):
 
     def state() -> dict:
         """Resource address -> the stand-in's recorded input, from the real state."""
-        resources = json.loads(terraform("show", "-json").stdout).get("values", {}).get("root_module", {}).get("resources", [])
+        values = json.loads(terraform("show", "-json").stdout).get("values", {})
+        resources = values.get("root_module", {}).get("resources", [])
         return {r["address"]: r["values"]["input"] for r in resources}
 
     proc, _ = just("tf-init")
@@ -92,7 +94,7 @@ def test_first_deploy_bootstrap_publish_deploy_then_plain_apply(workflow):
     assert proc.returncode == 0, proc.stderr
     assert workflow.state()["terraform_data.aws_ecs_task_definition_this"] == {"image": f"{REPO_URL}:v1.2.3"}
 
-    # Defect 2: a plain apply (another setting, the teardown's first step) keeps the running image.
+    # Defect 2: any other apply (a setting, the teardown's first step) keeps the running image.
     proc, _ = workflow("tf-apply", "-auto-approve", "-var", "name=mcp-server")
     assert proc.returncode == 0, proc.stderr
     assert "No changes." in proc.stdout
@@ -103,7 +105,7 @@ def test_first_deploy_bootstrap_publish_deploy_then_plain_apply(workflow):
     assert workflow.state() == {}
 
 
-def test_a_targeted_bootstrap_writes_only_the_outputs_of_its_targets(workflow):
+def test_a_targeted_bootstrap_writes_only_the_outputs_of_its_targets_and_tears_down(workflow):
     """Why publish derives the region from the repository URL: terraform leaves `region` (it
     depends on a variable only) out of a targeted apply's state."""
     proc, _ = workflow("tf-bootstrap", "-auto-approve")
@@ -111,6 +113,10 @@ def test_a_targeted_bootstrap_writes_only_the_outputs_of_its_targets(workflow):
     assert workflow.terraform("output", "-raw", "ecr_repository_url").stdout == REPO_URL
     region = workflow.terraform("output", "-raw", "region")
     assert region.returncode != 0 and 'Output "region" not found' in region.stderr
+    # Giving up before the first image: teardown needs no tag.
+    proc, _ = workflow("tf-destroy", "-auto-approve")
+    assert proc.returncode == 0, proc.stderr
+    assert workflow.state() == {}
 
 
 def test_an_apply_without_an_image_changes_nothing(workflow):
@@ -121,6 +127,16 @@ def test_an_apply_without_an_image_changes_nothing(workflow):
 
 
 # --- the fixture agrees with infra/ --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def infra_tf() -> Module:
+    return Module.load(INFRA)
+
+
+@pytest.fixture(scope="module")
+def fixture_tf() -> Module:
+    return Module.load(FIXTURE)
+
 
 def _outputs(module: Module) -> dict[str, dict]:
     return {name: body for block in module.blocks("output") for name, body in block.items()}
@@ -133,35 +149,35 @@ def _depends_on(body: dict, resource_pattern: str, to_stand_in) -> tuple[set[str
     return resources, set(re.findall(r"\bvar\.(\w+)", text))
 
 
-def test_the_fixture_declares_the_outputs_the_recipes_read_with_the_same_dependencies():
+def test_the_fixture_declares_the_outputs_the_recipes_read_with_the_same_dependencies(
+        infra_tf, fixture_tf):
     read = set(re.findall(r"output -raw (\w+)", RECIPE_CODE))
     assert read == {"ecr_repository_url", "image_tag"}
-    infra, fixture = _outputs(Module.load(INFRA)), _outputs(Module.load(FIXTURE))
-    assert fixture.keys() <= infra.keys()
-    for name in read | fixture.keys():
-        assert _depends_on(infra[name], r"\b(aws_\w+\.\w+)", stand_in) == \
-            _depends_on(fixture[name], r"\b(terraform_data\.\w+)", str), name
+    real, stand_ins = _outputs(infra_tf), _outputs(fixture_tf)
+    assert stand_ins.keys() <= real.keys()
+    for name in read | stand_ins.keys():
+        assert _depends_on(real[name], r"\b(aws_\w+\.\w+)", stand_in) == \
+            _depends_on(stand_ins[name], r"\b(terraform_data\.\w+)", str), name
 
 
-def test_the_fixture_declares_the_variables_the_recipes_pass_with_the_same_defaults():
+def test_the_fixture_declares_the_variables_the_recipes_pass_with_the_same_defaults(
+        infra_tf, fixture_tf):
     passed = set(re.findall(r"-var (\w+)=", RECIPE_CODE))
     assert passed == {"image_tag"}
-    infra, fixture = Module.load(INFRA).variables, Module.load(FIXTURE).variables
     for name in passed | {"region"}:
-        assert fixture[name]["default"] == infra[name]["default"], name
+        assert fixture_tf.variables[name]["default"] == infra_tf.variables[name]["default"], name
 
 
-def test_the_fixture_refuses_an_apply_without_an_image_as_infra_does():
-    [infra_lifecycle] = Module.load(INFRA).resource("aws_ecs_task_definition", "this")["lifecycle"]
-    [fixture_lifecycle] = Module.load(FIXTURE).resource(
+def test_the_fixture_refuses_an_apply_without_an_image_as_infra_does(infra_tf, fixture_tf):
+    [infra_lifecycle] = infra_tf.resource("aws_ecs_task_definition", "this")["lifecycle"]
+    [fixture_lifecycle] = fixture_tf.resource(
         "terraform_data", "aws_ecs_task_definition_this")["lifecycle"]
     [image_check] = fixture_lifecycle["precondition"]
     assert image_check["condition"] in [p["condition"] for p in infra_lifecycle["precondition"]]
 
 
-def test_every_bootstrap_target_is_in_infra_and_has_its_stand_in():
-    infra, fixture = Module.load(INFRA).resources(), Module.load(FIXTURE).resources()
+def test_every_bootstrap_target_is_in_infra_and_has_its_stand_in(infra_tf, fixture_tf):
     for target in bootstrap_targets():
         rtype, name = target.split(".")
-        assert name in infra.get(rtype, {}), target
-        assert stand_in(target).split(".")[1] in fixture["terraform_data"], target
+        assert name in infra_tf.resources().get(rtype, {}), target
+        assert stand_in(target).split(".")[1] in fixture_tf.resources()["terraform_data"], target
