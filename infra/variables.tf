@@ -114,7 +114,7 @@ variable "access_log_retention_days" {
 # --- containers ----------------------------------------------------------------------------
 
 variable "image_tag" {
-  description = "Tag of the app image in this stack's ECR repository: `just deploy` passes the pushed git sha, `just tf-apply` the running one. No default: a tag nobody pushed would stop every task."
+  description = "Tag of the app image in this stack's ECR repository: `just deploy` passes the pushed git sha, `just tf-apply` the running one. Empty (the default) refuses to plan: a made-up default tag, never pushed, would stop every task."
   type        = string
   default     = ""
 }
