@@ -46,6 +46,9 @@ if ! cmp -s "$PKG" "$NODE_DIR/.package.json"; then
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$PKG" "$NODE_DIR/.package.json"
 fi
+# The AWS provider's schema for the offline check of infra/ (npm package pinned in
+# e2e/infra_schema.py; only a compact schema stays in the cache).
+"$VENV/bin/python" "$ROOT/e2e/infra_schema.py" install >/dev/null
 # ESM resolves packages from the importing file's folder upwards, so the e2e scripts see the cache
 # through a link.
 ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"

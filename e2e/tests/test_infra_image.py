@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from conftest import SERVER_BIN, free_port
-from infra_hcl import Module, Unknown
+from infra_hcl import Module, Unknown, references
+from infra_terraform import evaluate
 from infra_tools import ROOT
 
 PUBLIC_HOST = "mcp.example.com"
@@ -78,6 +79,7 @@ def test_healthcheck_gives_up_on_a_hung_listener(binary):
 
 
 def _task_environment() -> dict:
+    """The app container's environment as ECS receives it for the defaults."""
     tf = Module.load()
     ev = tf.evaluator()
     env = {}
@@ -85,8 +87,12 @@ def _task_environment() -> dict:
         try:
             env[name] = ev.value(raw)
         except Unknown:
-            env[name] = APPLY_TIME[name]
-    return env
+            if name in APPLY_TIME:
+                env[name] = APPLY_TIME[name]
+            else:  # beyond the small evaluator (a conditional): terraform itself evaluates it
+                env[name] = evaluate(raw, variables={v: ev.vars[v] for v in references(raw, "var")})
+    # ecs.tf sends no empty value.
+    return {name: value for name, value in env.items() if value != ""}
 
 
 def test_task_environment_is_accepted_and_alb_health_checks_pass(binary, server_factory):
