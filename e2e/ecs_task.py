@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import ipaddress
 import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import uuid
@@ -138,6 +140,8 @@ class Image:
     exposed: list[str]
     healthcheck: list[str]
     healthcheck_options: dict[str, str]
+    # What `docker stop` and the ECS agent send to PID 1 first (SIGKILL follows at stopTimeout).
+    stop_signal: str = "SIGTERM"
     # path in the image -> the binary built from the Dockerfile's `--bin` of that name
     binaries: dict[str, str] = field(default_factory=dict)
 
@@ -153,7 +157,7 @@ def _exec_form(instruction: str, value: str) -> list[str]:
 
 
 def read_image(dockerfile: Path = DOCKERFILE) -> Image:
-    parser = DockerfileParser(str(dockerfile))
+    parser = DockerfileParser(fileobj=io.BytesIO(dockerfile.read_bytes()))
     stage: list[dict] = []
     for instruction in parser.structure:
         if instruction["instruction"] == "FROM":
@@ -173,6 +177,8 @@ def read_image(dockerfile: Path = DOCKERFILE) -> Image:
             image.entrypoint, image.cmd = _exec_form(kind, value), []  # as Docker resets CMD
         elif kind == "CMD":
             image.cmd = _exec_form(kind, value)
+        elif kind == "STOPSIGNAL":
+            image.stop_signal = value
         elif kind == "EXPOSE":
             image.exposed += value.split()
         elif kind == "HEALTHCHECK":
@@ -196,6 +202,7 @@ def read_image(dockerfile: Path = DOCKERFILE) -> Image:
 def build_rootfs(image: Image, rootfs: Path, binaries: dict[str, str]) -> None:
     """The image's file system: the base, then the release binaries where the COPY puts them."""
     image.base.write(rootfs)
+    (rootfs / image.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)  # as WORKDIR does
     for target, name in image.binaries.items():
         dest = rootfs / target.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -235,8 +242,8 @@ class TaskNetwork:
         """`argv` run inside the task's network namespace (the sidecar's place)."""
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def call(self, fn, *args):
-        """Runs fn(*args) in a thread that joined the namespace (setns is per thread)."""
+    def call(self, fn, *args, **kwargs):
+        """Runs fn(*args, **kwargs) in a thread that joined the namespace (setns is per thread)."""
         def inside():
             fd = os.open(self.path, os.O_RDONLY)
             try:
@@ -244,7 +251,7 @@ class TaskNetwork:
                     raise OSError(ctypes.get_errno(), "setns")
             finally:
                 os.close(fd)
-            return fn(*args)
+            return fn(*args, **kwargs)
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(inside).result()
 
@@ -298,8 +305,9 @@ _MOUNTS = [
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
 ]
-# Fargate's own nofile limit; every other limit is the kernel's default.
-_NOFILE = 65535
+# Fargate's own nofile limit (every other limit is the kernel's default), capped at this
+# process's: runc sets it after dropping its capabilities, and a sandbox may lack CAP_SYS_RESOURCE.
+_NOFILE = min(65535, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 @dataclass
