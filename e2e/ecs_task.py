@@ -304,6 +304,9 @@ _MOUNTS = [
      "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    # The container's own cgroup, read-only: where Rust's std finds the CPU quota it sizes Tokio by.
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
 ]
 # Fargate's own nofile limit (every other limit is the kernel's default), capped at this
 # process's: runc sets it after dropping its capabilities, and a sandbox may lack CAP_SYS_RESOURCE.
