@@ -40,7 +40,14 @@ PUBLIC_HOST = "mcp.example.com"
 # What Terraform only knows at apply time, as it would be for a stack with a domain.
 APPLY_TIME = {"APP__HTTP__ALLOWED_HOSTS": PUBLIC_HOST,
               "APP__AUTH__RESOURCE": f"https://{PUBLIC_HOST}/mcp"}
-RUNC = "runc"
+
+
+def _sbin(name: str) -> str:
+    # Root's tools live in sbin, which a CI user's PATH may lack.
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
+RUNC, IP = _sbin("runc"), _sbin("ip")
 
 
 def task_environment() -> dict[str, str]:
@@ -222,13 +229,13 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+    subprocess.run([IP, *args], check=True, capture_output=True, text=True)
 
 
 @dataclass
 class TaskNetwork:
-    """A network namespace with loopback and `eth0` holding the task IP; the peer end of the veth
-    pair stays in this namespace with `host_ip`, as the ALB's side of the link."""
+    """A network namespace with loopback and `eth0` holding the task IP; the other end of the
+    veth pair stays in the test's namespace with `host_ip`, as the ALB's side of the link."""
 
     name: str
     task_ip: str
@@ -240,7 +247,7 @@ class TaskNetwork:
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run inside the task's network namespace (the sidecar's place)."""
-        return ["ip", "netns", "exec", self.name, *argv]
+        return [IP, "netns", "exec", self.name, *argv]
 
     def call(self, fn, *args, **kwargs):
         """Runs fn(*args, **kwargs) in a thread that joined the namespace (setns is per thread)."""
@@ -257,8 +264,8 @@ class TaskNetwork:
 
 
 def _free_link_local_30() -> ipaddress.IPv4Network:
-    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
-    used += subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True,
+    used = subprocess.run([IP, "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    used += subprocess.run([IP, "-4", "route", "show", "table", "all"], capture_output=True, text=True,
                            check=True).stdout
     # Away from 169.254.169.x/170.x, where AWS (and its stand-ins) put metadata endpoints.
     while True:
@@ -284,8 +291,8 @@ def task_network():
         yield TaskNetwork(name, task_ip, host_ip)
     finally:
         # Deleting one end of the pair deletes both (the namespace's own cleanup is asynchronous).
-        subprocess.run(["ip", "link", "delete", veth], capture_output=True)
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        subprocess.run([IP, "link", "delete", veth], capture_output=True)
+        subprocess.run([IP, "netns", "delete", name], capture_output=True)
 
 
 # --- the container -----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ the task's loopback. Everything is read from the Dockerfile and infra/ (see e2e/
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -97,7 +96,7 @@ def running(tmp_path_factory):
     reason = cannot_run_containers()
     if reason:
         pytest.skip(reason)
-    assert shutil.which(RUNC), "runc is missing: scripts/bootstrap.sh installs it"
+    assert Path(RUNC).exists(), "runc is missing: scripts/bootstrap.sh installs it"
     assert Path(SERVER_BIN).is_file(), f"MCP_SERVER_BIN={SERVER_BIN} does not exist: build it first"
     image, container_def, env = read_image(), app_container(), task_environment()
     workdir = tmp_path_factory.mktemp("ecs-task")
@@ -110,6 +109,7 @@ def running(tmp_path_factory):
             running_receiver(workdir, http_port=otlp.port, grpc_port=otlp.port - 1, netns=network) as sidecar:
         task = Task(image, rootfs, network, workdir, user=container_def["user"],
                     readonly_root=container_def["readonlyRootFilesystem"], env=env)
+        # The probe while nothing listens yet: the same image, environment and network.
         timeout = container_def["healthCheck"]["timeout"]
         before = task.run_once("healthcheck-before", image.healthcheck, timeout=timeout + 5)
         app = task.container("app")
