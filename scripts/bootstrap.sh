@@ -11,8 +11,9 @@ mkdir -p "$CACHE"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # Debian packages: prometheus (+promtool) for the metrics/dashboards checks, haproxy for the rolling
-# restart test, wrk for benchmarks.
-APT_PKGS=(prometheus haproxy wrk curl)
+# restart test, wrk for benchmarks, runc (the OCI runtime under Fargate's containerd) and iproute2
+# for running the image as ECS does; ca-certificates, tzdata and netbase fill its distroless base.
+APT_PKGS=(prometheus haproxy wrk curl runc iproute2 ca-certificates tzdata netbase)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

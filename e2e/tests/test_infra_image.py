@@ -14,14 +14,9 @@ import pytest
 import requests
 
 from conftest import SERVER_BIN, free_port
-from infra_hcl import Module, Unknown, references
-from infra_terraform import evaluate
+from ecs_task import PUBLIC_HOST, task_environment
+from infra_hcl import Module
 from infra_tools import ROOT
-
-PUBLIC_HOST = "mcp.example.com"
-# What Terraform only knows at apply time, as it would be for a stack with a domain.
-APPLY_TIME = {"APP__HTTP__ALLOWED_HOSTS": PUBLIC_HOST,
-              "APP__AUTH__RESOURCE": f"https://{PUBLIC_HOST}/mcp"}
 
 
 @pytest.fixture(scope="module")
@@ -78,25 +73,8 @@ def test_healthcheck_gives_up_on_a_hung_listener(binary):
     assert code == 1 and elapsed < 4, (code, elapsed)
 
 
-def _task_environment() -> dict:
-    """The app container's environment as ECS receives it for the defaults."""
-    tf = Module.load()
-    ev = tf.evaluator()
-    env = {}
-    for name, raw in tf.locals["app_environment"].items():
-        try:
-            env[name] = ev.value(raw)
-        except Unknown:
-            if name in APPLY_TIME:
-                env[name] = APPLY_TIME[name]
-            else:  # beyond the small evaluator (a conditional): terraform itself evaluates it
-                env[name] = evaluate(raw, variables={v: ev.vars[v] for v in references(raw, "var")})
-    # ecs.tf sends no empty value.
-    return {name: value for name, value in env.items() if value != ""}
-
-
 def test_task_environment_is_accepted_and_alb_health_checks_pass(binary, server_factory):
-    env = _task_environment()
+    env = task_environment()
     # The listeners move to free ports, and traces to a closed one; everything else is verbatim.
     env.pop("APP__HTTP__ADDR")
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
