@@ -27,7 +27,8 @@ from conftest import ROOT, Server, start_server
 from dash_prometheus import PromAPI, running_prometheus
 from ecs_metadata import APP, COLLECTOR, TaskMetadata
 from mcp_http import HEADERS, LEGACY
-from otelcol import AWS_ENV, ECS_CONFIG, Collector, XRay, running_collector, running_xray, xray_trace_id
+from otelcol import (AWS_ENV, ECS_CONFIG, Collector, XRay, running_collector, running_xray, wait_until,
+                     xray_trace_id)
 
 ADMIN_ADDR = "127.0.0.1:9464"  # the scrape target in ecs.yaml
 # Traced calls whose trace ids the test chooses: (method, params).
@@ -47,6 +48,9 @@ class EcsTask:
     # W3C trace id -> the (method, params) of the traced call sent under it.
     traced: dict[str, tuple[str, dict]] = field(default_factory=dict)
     probe_trace_ids: list[str] = field(default_factory=list)
+    # What X-Ray held after the first health probes, once the first traced call had reached it
+    # (spans leave in order): any trace but that call's came from a probe.
+    traces_before_first_call: set[str] = field(default_factory=set)
 
 
 def collector_env(metadata: TaskMetadata, amp: PromAPI) -> dict:
@@ -90,14 +94,14 @@ def traced_call(url: str, method: str, params: dict) -> str:
 
 
 def probe(base: str) -> list[str]:
-    """The ALB's and ECS's health checks, sent with a trace context: a span of theirs would land
-    in X-Ray under these trace ids."""
+    """The ALB's and ECS's health checks, as they come (no trace context) and with one: a span of
+    the latter would land in X-Ray under the returned trace ids."""
     ids = []
     for path in ("/livez", "/readyz") * 3:
         trace_id = f"{int(time.time()):08x}{secrets.token_hex(12)}"
-        resp = requests.get(f"{base}{path}", timeout=5,
-                            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
-        assert resp.status_code == 200, (path, resp.status_code)
+        for headers in ({}, {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}):
+            resp = requests.get(f"{base}{path}", timeout=5, headers=headers)
+            assert resp.status_code == 200, (path, resp.status_code)
         ids.append(trace_id)
     return ids
 
@@ -136,6 +140,10 @@ def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
             task.probe_trace_ids += probe(server.base)
             for method, params in TRACED:
                 task.traced[traced_call(server.url, method, params)] = (method, params)
+                if len(task.traced) == 1:
+                    first = xray_trace_id(next(iter(task.traced)))
+                    wait_until(lambda: first in xray.trace_ids(), "the first traced call in X-Ray")
+                    task.traces_before_first_call = xray.trace_ids() - {first}
             task.load = run_load(server.url, load_seconds)
             task.probe_trace_ids += probe(server.base)
             calls = task.load["requests"] + len(TRACED)
@@ -145,9 +153,8 @@ def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
             amp.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="mcp-server"}}',
                          "the recording rules evaluated on the remote-written series")
             wanted = [xray_trace_id(t) for t in task.traced]
-            deadline = time.monotonic() + 20
-            while len(xray.traces(wanted)) < len(wanted) and time.monotonic() < deadline:
-                time.sleep(0.5)
+            with contextlib.suppress(AssertionError):  # the tests tell which are missing
+                wait_until(lambda: len(xray.traces(wanted)) == len(wanted), "the traced calls in X-Ray")
             yield task
         finally:
             server.stop(9)

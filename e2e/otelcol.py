@@ -5,6 +5,7 @@ the exporter sent, as sent.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
@@ -95,6 +96,13 @@ class XRay:
         self.client = boto3.client("xray", endpoint_url=url, region_name=AWS_ENV["AWS_REGION"],
                                    aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
                                    aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+
+    def trace_ids(self) -> set[str]:
+        """Every trace X-Ray holds (GetTraceSummaries over the last hour)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        pages = self.client.get_paginator("get_trace_summaries").paginate(
+            StartTime=now - datetime.timedelta(hours=1), EndTime=now + datetime.timedelta(minutes=5))
+        return {t["Id"] for page in pages for t in page["TraceSummaries"]}
 
     def traces(self, xray_trace_ids: list[str]) -> dict[str, list[dict]]:
         """X-Ray trace id -> its segment documents (parsed), for the traces X-Ray has."""

@@ -4,6 +4,7 @@ shipped otel-collector/ecs.yaml (the stand-ins and the task are in e2e/ecs_task.
 What they received is written to e2e/.results/collector-ecs.json: every series name with its label
 names and values (one series each), target_info, and every X-Ray document of the traced calls."""
 import json
+import random
 import re
 
 import pytest
@@ -116,7 +117,12 @@ PENDING_LEAD = "needs the lead's Rust change: "
 
 @pytest.mark.xfail(strict=True, reason=PENDING_LEAD + "the MCP span is the only SERVER span of a /mcp request")
 def test_one_segment_per_request(ecs_task):
-    segments = {t: [d["name"] for d in docs if is_segment(d)] for t, docs in documents(ecs_task).items()}
+    """The traced calls and a sample of the load's requests (each its own trace)."""
+    every = sorted(ecs_task.xray.trace_ids())
+    sample = random.Random(7).sample(every, min(40, len(every)))
+    docs = {**ecs_task.xray.traces(sample), **documents(ecs_task)}
+    segments = {t: [(d["name"], d.get("http", {}).get("request", {}).get("method")) for d in trace if is_segment(d)]
+                for t, trace in docs.items()}
     assert all(len(s) == 1 for s in segments.values()), segments
 
 
@@ -131,6 +137,7 @@ def test_segments_link_to_the_log_group(ecs_task):
 
 @pytest.mark.xfail(strict=True, reason=PENDING_LEAD + "/livez and /readyz make no spans")
 def test_health_probes_make_no_traces(ecs_task):
+    assert ecs_task.traces_before_first_call == set()
     got = ecs_task.xray.traces([xray_trace_id(t) for t in ecs_task.probe_trace_ids])
     assert got == {}, got
 
