@@ -118,7 +118,6 @@ def run_load(url: str, duration: float) -> dict:
 def running_sidecar(tmp_path: Path):
     """The task metadata, AMP and X-Ray stand-ins and the collector, before the app starts:
     yields (metadata, amp, xray, collector)."""
-    admin_port_free()
     with TaskMetadata() as metadata, \
             running_prometheus(tmp_path, [], dp.rule_files()) as amp, \
             running_xray(tmp_path) as xray, \
@@ -133,6 +132,7 @@ def running_sidecar(tmp_path: Path):
 def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
     """The task, after a little mixed load (`scripts/load.py`), traced calls and health probes,
     once every MCP call has reached AMP and every traced call X-Ray."""
+    admin_port_free()
     with running_sidecar(tmp_path) as (metadata, amp, xray, collector):
         server = start_server(tmp_path, app_env(metadata, collector, APP__TOOLS__PING__DELAY_MS="20"))
         try:

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from conftest import start_server
+from conftest import free_port, start_server
 from ecs_task import app_env, running_sidecar
 from mcp_http import call_tool
 from otelcol import wait_until
@@ -32,7 +32,9 @@ def dropped_spans(metrics_url: str) -> float:
 
 def test_collector_killed_mid_run_costs_the_service_nothing(tmp_path):
     with running_sidecar(tmp_path) as (metadata, _, _, collector):
-        server = start_server(tmp_path, app_env(metadata, collector))
+        # Its own admin port: the scrape is not what this is about, and the suite's task
+        # (e2e/ecs_task.py) may hold 127.0.0.1:9464.
+        server = start_server(tmp_path, app_env(metadata, collector, APP__ADMIN__ADDR=f"127.0.0.1:{free_port()}"))
         try:
             session = requests.Session()
             before = timed_calls(server.url, session, CALLS)
