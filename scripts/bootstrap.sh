@@ -53,8 +53,8 @@ ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"
 # The OpenTelemetry Collector the e2e tests and `just dev` run, built from its pinned Go module
 # (otel-collector/otelcol: the components of the ADOT sidecar's release) with the Go module proxy.
 # Rebuilt only when that module or the Go toolchain changes; modules and build cache stay in the
-# cache folder (writable, so deleting that folder works). Without Go there is no collector: `just dev` falls back to rotel, and the tests that
-# run the collector fail saying so.
+# cache folder (writable, so deleting that folder works). Without Go there is no collector:
+# `just dev` falls back to rotel, and the tests that run the collector fail saying so.
 . "$ROOT/scripts/env.sh"
 if command -v go >/dev/null 2>&1; then
   OTELCOL_SRC=$ROOT/otel-collector/otelcol
