@@ -128,3 +128,12 @@ def server(tmp_path_factory):
     s = start_server(tmp_path_factory.mktemp("server"))
     yield s
     s.stop(9)
+
+
+@pytest.fixture(scope="session")
+def ecs_task(tmp_path_factory):
+    """One ECS task on loopback with the real collector (e2e/ecs_sidecar.py), shared by the suites
+    that read what AMP and X-Ray received."""
+    from ecs_sidecar import running_ecs_task
+    with running_ecs_task(tmp_path_factory.mktemp("ecs-task")) as task:
+        yield task

@@ -53,4 +53,25 @@ fi
 # ESM resolves packages from the importing file's folder upwards, so the e2e scripts see the cache
 # through a link.
 ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"
+
+# The OpenTelemetry Collector the e2e tests and `just dev` run, built from its pinned Go module
+# (otel-collector/otelcol: the components of the ADOT sidecar's release) with the Go module proxy.
+# Rebuilt only when that module or the Go toolchain changes; modules and build cache stay in the
+# cache folder (writable, so deleting that folder works). Without Go there is no collector:
+# `just dev` falls back to rotel, and the tests that run the collector fail saying so.
+. "$ROOT/scripts/env.sh"
+if command -v go >/dev/null 2>&1; then
+  OTELCOL_SRC=$ROOT/otel-collector/otelcol
+  otelcol_stamp=$({ go version; cat "$OTELCOL_SRC"/go.mod "$OTELCOL_SRC"/go.sum "$OTELCOL_SRC"/*.go; } | sha256sum)
+  if [ ! -x "$MCP_OTELCOL_BIN" ] || [ "$(cat "$MCP_OTELCOL_BIN.stamp" 2>/dev/null)" != "$otelcol_stamp" ]; then
+    log "go build the collector (otel-collector/otelcol) -> $MCP_OTELCOL_BIN"
+    t_otelcol=$SECONDS
+    (cd "$OTELCOL_SRC" && GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS="-mod=readonly -modcacherw -trimpath -buildvcs=false" \
+      CGO_ENABLED=0 go build -o "$MCP_OTELCOL_BIN" .)
+    echo "$otelcol_stamp" >"$MCP_OTELCOL_BIN.stamp"
+    log "collector built in $((SECONDS - t_otelcol)) s"
+  fi
+else
+  log "no Go toolchain: no collector build (the tests that run it will fail)"
+fi
 log "ready: venv=$VENV node=$("$NODE_DIR/node_modules/.bin/node" --version)"
