@@ -19,7 +19,7 @@ cd "$ROOT"
 scripts/bootstrap.sh
 if [ -z "${MCP_CONFORMANCE_BIN:-}" ]; then
   # A no-op when `cargo test` (which builds examples) or an earlier run built it already.
-  nice cargo build --release --locked --example conformance
+  nice cargo build --release --locked -p mcp-platform --example conformance
   MCP_CONFORMANCE_BIN=$MCP_BIN_DIR/examples/conformance
 fi
 NODE=$MCP_NODE_DIR/node_modules/.bin/node
