@@ -20,6 +20,7 @@ pub mod names {
     pub const REQUEST_TIMEOUTS: &str = "http.server.request_timeouts";
     pub const MCP_OPERATION_DURATION: &str = "mcp.server.operation.duration";
     pub const SPANS_DROPPED: &str = "otel.spans_dropped";
+    pub const LOG_LINES_DROPPED: &str = "log.lines_dropped";
     /// Ours (not a convention); one name whatever the service is called, so dashboards work
     /// for every service. The service is its `service_name` label.
     pub const BUILD_INFO: &str = "mcp_server.build_info";
@@ -127,6 +128,10 @@ impl Metrics {
             names::SPANS_DROPPED,
             "Spans not exported (queue full or export failed)."
         );
+        describe_counter!(
+            names::LOG_LINES_DROPPED,
+            "Log lines dropped because stdout took nothing and the log queue was full."
+        );
         describe_gauge!(
             names::BUILD_INFO,
             "Build information: always 1, labelled with version and git_sha."
@@ -144,6 +149,7 @@ impl Metrics {
         for reason in ["queue_full", "export_failed"] {
             metrics::counter!(names::SPANS_DROPPED, labels::REASON => reason).absolute(0);
         }
+        metrics::counter!(names::LOG_LINES_DROPPED).absolute(0);
         metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).set(0.0);
         self.process.describe();
     }
@@ -151,6 +157,8 @@ impl Metrics {
     /// The Prometheus text of everything recorded so far (what `/metrics` serves).
     pub fn render(&self) -> String {
         self.process.collect();
+        // Counted by the log writer (which cannot reach the recorder); read when scraped.
+        metrics::counter!(names::LOG_LINES_DROPPED).absolute(super::logs::dropped_lines());
         self.handle.render()
     }
 
