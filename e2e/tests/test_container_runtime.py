@@ -6,6 +6,7 @@ the task's loopback. Everything is read from the Dockerfile and infra/ (see e2e/
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import time
@@ -218,7 +219,10 @@ def test_stop_signal_to_pid_1_drains_and_exits_0_within_the_stop_timeout(running
     # pipeline are served.
     assert requests.get(f"{running.base}/livez", headers=running.alb_host, timeout=2).status_code == 200
     assert running.healthcheck()[0] == 0
-    pong = call_tool(f"{running.base}/mcp", "ping", headers={"Host": PUBLIC_HOST})
+    # A sampled caller: the task samples 10 % of new traces (trace_sampler), and honours the
+    # caller's decision, so this call's span must reach the sidecar.
+    sampled = "00-" + secrets.token_hex(16) + "-" + secrets.token_hex(8) + "-01"
+    pong = call_tool(f"{running.base}/mcp", "ping", headers={"Host": PUBLIC_HOST, "traceparent": sampled})
     assert pong.status_code == 200, pong.text
     try:
         code = running.proc.wait(stop_timeout - (time.monotonic() - started))
