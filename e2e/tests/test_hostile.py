@@ -176,8 +176,11 @@ def test_idle_and_trickling_connections_are_closed_and_cost_normal_traffic_nothi
         idle_closed = max(closed_at[c] for c in idle)
         trickling_closed = max(closed_at[c] for c in trickling)
         assert idle_closed < first_byte_s + 1.5, idle_closed
-        # The header timer starts once the first bytes tell HTTP/1 from HTTP/2.
-        assert trickling_closed < header_read_s + 2, trickling_closed
+        # The header timer starts once the first bytes tell HTTP/1 from HTTP/2, so trickling
+        # connections outlive the first-byte deadline and close at the header one. This thread sees
+        # a close up to a sweep late, and sweeps slow down while the requests above hold the GIL
+        # (one CI run saw 5.2 s for a 3 s deadline): the upper bound leaves that room.
+        assert first_byte_s < trickling_closed < header_read_s + first_byte_s + 1, trickling_closed
         refused = _metric(server.metrics_url, 'http_server_refused_connections_total{reason="first_byte_timeout"}')
         assert refused == IDLE, refused
         p50 = lambda xs: xs[len(xs) // 2]
