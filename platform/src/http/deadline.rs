@@ -4,6 +4,7 @@
 //! notifications before its result) must end at the deadline too, with a JSON-RPC error event.
 
 use std::{
+    future::Future,
     pin::Pin,
     task::{Context, Poll},
     time::Duration,
@@ -11,9 +12,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{Request, State},
     http::StatusCode,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -29,33 +28,37 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline(pub Duration);
 
-pub async fn deadline(
-    State(Deadline(timeout)): State<Deadline>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let context = RequestContext::of(req.extensions()).cloned();
-    let received = context
-        .as_ref()
-        .map_or_else(std::time::Instant::now, RequestContext::received);
-    let deadline = tokio::time::Instant::from_std(received + timeout);
-    let response = match tokio::time::timeout_at(deadline, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => return timed_out(timeout, context.as_ref()).into_response(),
-    };
-    if !super::is_event_stream(response.headers()) {
-        return response;
-    }
-    response.map(|body| {
-        Body::new(StreamDeadline {
-            body,
-            timeout,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
-            context,
-            span: tracing::Span::current(),
-            ended: false,
+impl Deadline {
+    /// Runs `work` (the rest of the request's handling) to the deadline, counted from the
+    /// request's arrival; an event stream it answers with is held to the deadline too.
+    pub async fn run(
+        self,
+        context: Option<RequestContext>,
+        work: impl Future<Output = Response>,
+    ) -> Response {
+        let Deadline(timeout) = self;
+        let received = context
+            .as_ref()
+            .map_or_else(std::time::Instant::now, RequestContext::received);
+        let deadline = tokio::time::Instant::from_std(received + timeout);
+        let response = match tokio::time::timeout_at(deadline, work).await {
+            Ok(response) => response,
+            Err(_) => return timed_out(timeout, context.as_ref()).into_response(),
+        };
+        if !super::is_event_stream(response.headers()) {
+            return response;
+        }
+        response.map(|body| {
+            Body::new(StreamDeadline {
+                body,
+                timeout,
+                deadline: Box::pin(tokio::time::sleep_until(deadline)),
+                context,
+                span: tracing::Span::current(),
+                ended: false,
+            })
         })
-    })
+    }
 }
 
 /// The answer to a request past its deadline (counted and logged).

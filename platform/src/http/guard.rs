@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -19,14 +18,6 @@ use crate::{
     context::RequestContext,
     jsonrpc::{JsonRpcError, code},
 };
-
-/// Refuses (403) a request whose Host or Origin is not allowed.
-pub async fn guard(State(guard): State<OriginGuard>, req: Request, next: Next) -> Response {
-    match guard.refusal(&req) {
-        Some(refused) => refused,
-        None => next.run(req).await,
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct OriginGuard {
@@ -133,7 +124,7 @@ fn host_name(host: &str) -> &str {
 
 impl OriginGuard {
     /// The JSON-RPC 403 for a request whose Host or Origin is not allowed.
-    fn refusal(&self, req: &Request) -> Option<Response> {
+    pub fn refusal(&self, req: &Request) -> Option<Response> {
         let forbidden = |message: String| {
             JsonRpcError::new(StatusCode::FORBIDDEN, code::INVALID_REQUEST, message)
                 .for_request(RequestContext::of(req.extensions()))

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderValue, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::body::Guarded;
 use crate::{
@@ -30,24 +29,31 @@ impl InFlight {
     }
 }
 
-pub async fn shed(State(in_flight): State<InFlight>, req: Request, next: Next) -> Response {
-    let Ok(permit) = in_flight.0.clone().try_acquire_owned() else {
-        metrics::counter!(names::SHED_REQUESTS).increment(1);
-        tracing::warn!("shed request: too many requests in flight");
-        let mut response = JsonRpcError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code::SERVER_OVERLOADED,
-            "server overloaded: too many requests in flight, retry shortly",
-        )
-        .for_request(RequestContext::of(req.extensions()))
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    };
-    // The permit lives until the response body has been sent (streams included).
-    next.run(req)
-        .await
-        .map(|body| Body::new(Guarded::new(body, permit)))
+impl InFlight {
+    /// A permit for one more request, unless `max_in_flight` are in flight already.
+    pub fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+}
+
+/// The answer to a request shed: 503 with `Retry-After`.
+pub fn overloaded(req: &Request) -> Response {
+    metrics::counter!(names::SHED_REQUESTS).increment(1);
+    tracing::warn!("shed request: too many requests in flight");
+    let mut response = JsonRpcError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::SERVER_OVERLOADED,
+        "server overloaded: too many requests in flight, retry shortly",
+    )
+    .for_request(RequestContext::of(req.extensions()))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The permit lives until the response body has been sent (streams included).
+pub fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
+    response.map(|body| Body::new(Guarded::new(body, permit)))
 }

@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Request, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use jsonwebtoken::Validation;
@@ -188,33 +187,37 @@ fn metadata_url(resource: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{authority}{METADATA_PATH}{path}"))
 }
 
-pub async fn middleware(
-    State(auth): State<Arc<Authenticator>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match auth.authenticate(req.headers()).await {
-        Ok(principal) => {
-            // Log lines inside the request carry the caller; the server span gets it from the
-            // context.
-            tracing::Span::current().record(semconv::ENDUSER_ID, principal.subject.as_str());
-            if let Some(context) = RequestContext::of(req.extensions()) {
-                context.set_principal(principal);
+impl Authenticator {
+    /// Admits a request with a valid bearer token (its principal goes into the request's
+    /// context), or answers 401/403 with the challenge.
+    pub async fn admit(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        context: Option<&RequestContext>,
+    ) -> Result<(), Response> {
+        match self.authenticate(headers).await {
+            Ok(principal) => {
+                // Log lines inside the request carry the caller; the server span gets it from
+                // the context.
+                tracing::Span::current().record(semconv::ENDUSER_ID, principal.subject.as_str());
+                if let Some(context) = context {
+                    context.set_principal(principal);
+                }
+                Ok(())
             }
-            next.run(req).await
-        }
-        Err(refusal) => {
-            let (status, challenge, message) = auth.challenge(&refusal);
-            tracing::info!(status = status.as_u16(), reason = %message, "refused unauthenticated request");
-            let mut response = JsonRpcError::new(status, code::INVALID_REQUEST, message)
-                .for_request(RequestContext::of(req.extensions()))
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
+            Err(refusal) => {
+                let (status, challenge, message) = self.challenge(&refusal);
+                tracing::info!(status = status.as_u16(), reason = %message, "refused unauthenticated request");
+                let mut response = JsonRpcError::new(status, code::INVALID_REQUEST, message)
+                    .for_request(context)
+                    .into_response();
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                Err(response)
             }
-            response
         }
     }
 }
