@@ -26,10 +26,7 @@ use tracing_subscriber::{
     EnvFilter, Layer,
     field::{MakeVisitor, VisitFmt, VisitOutput},
     filter::{FilterExt as _, filter_fn},
-    fmt::{
-        format::{DefaultVisitor, Writer},
-        time::{FormatTime, SystemTime},
-    },
+    fmt::format::{DefaultVisitor, Writer},
     layer::Context,
     registry::LookupSpan,
 };
@@ -326,7 +323,7 @@ impl JsonLogLayer {
         ctx: &Context<'_, S>,
     ) {
         line.clear();
-        line.value("timestamp", &format_args!("{}", Now));
+        line.timestamp();
         line.value("level", event.metadata().level().as_str());
         event.record(line);
         line.value("target", event.metadata().target());
@@ -336,8 +333,12 @@ impl JsonLogLayer {
                     for (name, value) in &fields.0 {
                         match value {
                             ContextValue::Text(text) => line.value(name, text),
-                            ContextValue::Id128(id) => line.value(name, &format_args!("{id:032x}")),
-                            ContextValue::Id64(id) => line.value(name, &format_args!("{id:016x}")),
+                            ContextValue::Id128(id) => {
+                                line.unescaped(name, format_args!("{id:032x}"))
+                            }
+                            ContextValue::Id64(id) => {
+                                line.unescaped(name, format_args!("{id:016x}"))
+                            }
                         }
                     }
                 }
@@ -366,7 +367,7 @@ impl<W: io::Write> io::Write for ReportDrops<W> {
         let dropped = self.dropped.get().map_or(0, ErrorCounter::dropped_lines);
         if dropped > self.reported {
             let mut report = Line::new();
-            report.value("timestamp", &format_args!("{}", Now));
+            report.timestamp();
             report.value("level", "WARN");
             report.value(
                 "message",
@@ -383,15 +384,6 @@ impl<W: io::Write> io::Write for ReportDrops<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// The current time as RFC 3339 in UTC, formatted straight into the line.
-struct Now;
-
-impl fmt::Display for Now {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        SystemTime.format_time(&mut Writer::new(f))
     }
 }
 
@@ -420,6 +412,22 @@ impl Line {
         let _ = serde_json::to_writer(&mut self.buf, key);
         self.buf.push(b':');
         true
+    }
+
+    /// The current time as RFC 3339 in UTC (humantime's formatter: callgrind measured
+    /// tracing-subscriber's, through serde, at ~2,900 instructions a line).
+    fn timestamp(&mut self) {
+        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+        self.unescaped("timestamp", format_args!("{now}"));
+    }
+
+    /// A string value that needs no JSON escaping (a timestamp, hex digits), written as is.
+    fn unescaped(&mut self, key: &'static str, value: fmt::Arguments<'_>) {
+        if self.key(key) {
+            self.buf.push(b'"');
+            let _ = self.buf.write_fmt(value);
+            self.buf.push(b'"');
+        }
     }
 
     fn value(&mut self, key: &'static str, value: &(impl serde::Serialize + ?Sized)) {
