@@ -161,6 +161,16 @@ pub fn read_envelope(bytes: &[u8], headers: &HeaderMap) -> Result<McpRequestInfo
             });
         }
     };
+    // rmcp would echo any id in its own refusal (found by the `stack` fuzz target).
+    if envelope
+        .id
+        .as_ref()
+        .is_some_and(|id| !(id.is_null() || id.is_string() || id.is_number()))
+    {
+        return Err(invalid(
+            "Invalid Request: a JSON-RPC id is a string, a number or null".into(),
+        ));
+    }
     let params = envelope.params.map(|Object(params)| params);
     let meta = params
         .as_ref()
@@ -261,5 +271,8 @@ mod tests {
         // An id that is itself malformed is not echoed.
         let bad_id = read(r#"{"jsonrpc":"2.0","id":{"x":1},"method":5}"#).unwrap_err();
         assert_eq!(bad_id.id, Value::Null);
+        let object_id = read(r#"{"jsonrpc":"2.0","id":{"name":"ping"}}"#).unwrap_err();
+        assert_eq!(object_id.code, code::INVALID_REQUEST);
+        assert_eq!(object_id.id, Value::Null);
     }
 }
