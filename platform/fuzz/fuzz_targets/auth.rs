@@ -23,8 +23,19 @@ static GATE: LazyLock<Router> = LazyLock::new(|| {
         .layer(from_fn_with_state(auth, auth::middleware))
 });
 
-/// Shorter tokens may well appear inside a reason by chance ("kid", "RS256").
-const ECHO_CHECK_MIN_LEN: usize = 12;
+/// A token shaped like a JWT (three base64url parts of 8 or more characters): what a caller would
+/// mind seeing echoed, and unlike any fixed text of the platform (libFuzzer soon sends a token
+/// that is a piece of the refusal's own words, such as "malformed token: InvalidTo").
+fn jwt_shaped(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|part| {
+            part.len() >= 8
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some(mut request) = mcp_platform_fuzz::request(data) else {
@@ -67,13 +78,13 @@ fuzz_target!(|data: &[u8]| {
         body["error"]["code"],
         mcp_platform::jsonrpc::code::INVALID_REQUEST
     );
-    // The token (what follows the scheme) is never echoed.
+    // A token (what follows the scheme) is never echoed.
     let token = sent
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .map(|(_, token)| token.trim())
-        .filter(|token| token.len() >= ECHO_CHECK_MIN_LEN);
+        .filter(|token| jwt_shaped(token));
     if let Some(token) = token {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(!message.contains(token), "echoed: {message}");

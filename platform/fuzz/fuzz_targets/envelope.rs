@@ -48,6 +48,12 @@ fuzz_target!(|data: &[u8]| {
                 object.get("id").filter(|id| !id.is_null()).cloned(),
                 "id"
             );
+            assert!(
+                info.id
+                    .as_ref()
+                    .is_none_or(|id| id.is_string() || id.is_number()),
+                "a JSON-RPC id is a string or a number"
+            );
             assert_eq!(
                 info.name,
                 text(member(params, "name").as_ref()),
