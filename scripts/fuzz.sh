@@ -57,7 +57,9 @@ for spec in "${TARGETS[@]}"; do
   # libFuzzer writes what it learns into the first folder only: never the committed seeds.
   if ! "$BIN_DIR/$target" "$corpus" "${seeds[@]}" -runs="$runs" -timeout=10 -max_len=8192 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1; then
-    tail -n 60 "$log"
+    # What went wrong (a failed check's message, or the sanitizer's report), then libFuzzer's end.
+    grep -E -A8 'panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$log" | head -n 60
+    tail -n 12 "$log"
     echo "== fuzz: $target FAILED (input in $artifacts/)" >&2
     exit 1
   fi
