@@ -25,6 +25,11 @@ smoke *ARGS:
 bench *PEERS:
     ./scripts/bench.sh {{PEERS}}
 
+# Coverage-guided fuzzing (cargo fuzz) of everything that reads caller bytes: 1,000,000+ executions
+# over all targets; `just fuzz --ci` is CI's short run.
+fuzz *ARGS:
+    ./scripts/fuzz.sh {{ARGS}}
+
 # Format the Rust code.
 fmt:
     cargo fmt --all

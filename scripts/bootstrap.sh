@@ -25,6 +25,15 @@ fi
 # Debian starts prometheus as a service on install; the tests run their own instances.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus >/dev/null 2>&1 || true; fi
 
+# cargo-fuzz for the fuzz targets (scripts/fuzz.sh), pinned, built into the cache: in a build folder
+# of its own and for the host (without env.sh's static-target settings, which test.sh exports).
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$("$CACHE/cargo-fuzz/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  (unset CARGO_BUILD_TARGET "${!CARGO_TARGET_@}"
+    cargo install --locked --quiet cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --root "$CACHE/cargo-fuzz")
+fi
+
 # Python: one venv with the test runner and the offline IaC/observability tools.
 VENV=$CACHE/venv
 REQ=$ROOT/e2e/requirements.txt

@@ -14,6 +14,8 @@ cargo build --release --locked --workspace --bins
 cargo build --release --locked --workspace --examples
 echo "== cargo test --release"
 cargo test --release --locked --workspace
+echo "== cargo fuzz (every target, a short fixed run)"
+scripts/fuzz.sh --ci
 echo "== e2e (pytest)"
 "$MCP_VENV/bin/python" -m pytest e2e "$@"
 echo "== all tests passed in $((SECONDS - t0)) s"

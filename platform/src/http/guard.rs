@@ -114,7 +114,10 @@ fn is_port(port: &str) -> bool {
 /// `example.com:443` -> `example.com`, `[::1]:8080` -> `::1`.
 fn host_name(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        return match rest.split_once(']') {
+            Some((name, port)) if port.is_empty() || is_port(port) => name,
+            _ => host,
+        };
     }
     match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -187,7 +190,13 @@ mod tests {
         ] {
             assert!(g.host_allowed(ok), "{ok}");
         }
-        for bad in ["evil.com", "localhost.evil.com", "127.0.0.2:80", "[::2]"] {
+        for bad in [
+            "evil.com",
+            "localhost.evil.com",
+            "127.0.0.2:80",
+            "[::2]",
+            "[::1]x",
+        ] {
             assert!(!g.host_allowed(bad), "{bad}");
         }
         assert!(guard("*", "").host_allowed("anything.example"));

@@ -53,7 +53,7 @@ pub async fn refusals(req: Request, next: Next) -> Response {
     // Keep headers such as `Allow`, but not the old body's framing.
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            mapped.headers_mut().insert(name.clone(), value.clone());
+            mapped.headers_mut().append(name.clone(), value.clone());
         }
     }
     mapped

@@ -2,10 +2,13 @@
 //! or prompt name, `_meta` trace context and protocol version), and the protocol-version header
 //! check. Bodies that no protocol version accepts are refused here, with a JSON-RPC error.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt, marker::PhantomData};
 
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use serde::{
+    Deserialize, Deserializer,
+    de::{MapAccess, Visitor, value::MapAccessDeserializer},
+};
 use serde_json::{Value, json};
 
 use super::SUPPORTED_PROTOCOL_VERSIONS;
@@ -17,7 +20,7 @@ const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 /// What the request is, as far as MCP is concerned.
 #[derive(Debug, Clone, Default)]
-pub(super) struct McpRequestInfo {
+pub struct McpRequestInfo {
     /// `tools/call`, `initialize`, ...; `None` for a client's JSON-RPC response.
     pub method: Option<String>,
     /// The JSON-RPC id; `None` for notifications.
@@ -38,7 +41,7 @@ struct Envelope<'a> {
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    params: Option<Params<'a>>,
+    params: Option<Object<Params<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +49,7 @@ struct Params<'a> {
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "_meta")]
-    meta: Option<Meta<'a>>,
+    meta: Option<Object<Meta<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -59,8 +62,30 @@ struct Meta<'a> {
     protocol_version: Option<Cow<'a, str>>,
 }
 
+/// A member that must be a JSON object. serde also reads a struct from an array, by position:
+/// `"params": ["ping"]` would name the tool `ping` (found by the `envelope` fuzz target).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
+    }
+}
+
 /// An `MCP-Protocol-Version` header must name a version we speak (400 otherwise, per spec).
-pub(super) fn check_protocol_version(headers: &HeaderMap) -> Result<(), JsonRpcError> {
+pub fn check_protocol_version(headers: &HeaderMap) -> Result<(), JsonRpcError> {
     let Some(requested) = headers.get(PROTOCOL_VERSION_HEADER) else {
         return Ok(());
     };
@@ -87,13 +112,19 @@ pub(super) fn check_protocol_version(headers: &HeaderMap) -> Result<(), JsonRpcE
 }
 
 /// Parses just enough of the body to know what it is, and rejects what no version accepts.
-pub(super) fn read_envelope(
-    bytes: &[u8],
-    headers: &HeaderMap,
-) -> Result<McpRequestInfo, JsonRpcError> {
+pub fn read_envelope(bytes: &[u8], headers: &HeaderMap) -> Result<McpRequestInfo, JsonRpcError> {
     let invalid = |message: String| {
         JsonRpcError::new(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, message)
     };
+    // serde_json checks UTF-8 only in the strings it keeps: a body whose ignored strings are
+    // not UTF-8 would pass here and fail in rmcp (found by the `envelope` fuzz target).
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(JsonRpcError::new(
+            StatusCode::BAD_REQUEST,
+            code::PARSE_ERROR,
+            format!("Parse error: the body is not valid JSON (not UTF-8: {e})"),
+        ));
+    }
     // serde would happily read a struct from an array by position, so look at the shape first.
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
@@ -130,7 +161,21 @@ pub(super) fn read_envelope(
             });
         }
     };
-    let meta = envelope.params.as_ref().and_then(|p| p.meta.as_ref());
+    // rmcp would echo any id in its own refusal (found by the `stack` fuzz target).
+    if envelope
+        .id
+        .as_ref()
+        .is_some_and(|id| !(id.is_null() || id.is_string() || id.is_number()))
+    {
+        return Err(invalid(
+            "Invalid Request: a JSON-RPC id is a string, a number or null".into(),
+        ));
+    }
+    let params = envelope.params.map(|Object(params)| params);
+    let meta = params
+        .as_ref()
+        .and_then(|p| p.meta.as_ref())
+        .map(|Object(meta)| meta);
     let header_version = headers
         .get(PROTOCOL_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -138,8 +183,7 @@ pub(super) fn read_envelope(
     Ok(McpRequestInfo {
         method: envelope.method.map(Cow::into_owned),
         id: envelope.id.filter(|id| !id.is_null()),
-        name: envelope
-            .params
+        name: params
             .as_ref()
             .and_then(|p| p.name.clone())
             .map(Cow::into_owned),
@@ -187,6 +231,12 @@ mod tests {
         let batch = read(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).unwrap_err();
         assert_eq!(batch.code, code::INVALID_REQUEST);
         assert!(batch.message.contains("batch"));
+        let not_utf8 = read_envelope(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\"\xff\"}",
+            &HeaderMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(not_utf8.code, code::PARSE_ERROR, "{}", not_utf8.message);
         let shape = read(r#""just a string""#).unwrap_err();
         assert_eq!(shape.code, code::INVALID_REQUEST);
     }
@@ -205,8 +255,24 @@ mod tests {
             bad_meta.message
         );
         assert_eq!(bad_meta.id, json!("call-9"));
+        // `params` and `_meta` are objects; serde alone would read an array by position.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":["ping"]}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":["00-a-b-01"]}}"#,
+        ] {
+            let positional = read(body).unwrap_err();
+            assert_eq!(positional.code, code::INVALID_REQUEST, "{body}");
+            assert!(
+                positional.message.contains("a JSON object"),
+                "{positional:?}"
+            );
+            assert_eq!(positional.id, json!(3));
+        }
         // An id that is itself malformed is not echoed.
         let bad_id = read(r#"{"jsonrpc":"2.0","id":{"x":1},"method":5}"#).unwrap_err();
         assert_eq!(bad_id.id, Value::Null);
+        let object_id = read(r#"{"jsonrpc":"2.0","id":{"name":"ping"}}"#).unwrap_err();
+        assert_eq!(object_id.code, code::INVALID_REQUEST);
+        assert_eq!(object_id.id, Value::Null);
     }
 }

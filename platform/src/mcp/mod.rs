@@ -24,6 +24,13 @@ use tower::Service;
 
 pub use server::McpServer;
 
+/// The envelope reader, for the fuzz targets in `platform/fuzz/`; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::envelope::{McpRequestInfo, check_protocol_version, read_envelope};
+}
+
 use crate::telemetry::Tracing;
 
 /// The path of the MCP endpoint.

@@ -95,9 +95,10 @@ pub(super) fn describe(err: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
+/// Visible ASCII and spaces, no quote or backslash: a client reads the challenge as ASCII.
 pub(super) fn quote_safe(text: &str) -> String {
     text.chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != '"' && *c != '\\')
         .collect()
 }
 
@@ -114,6 +115,14 @@ mod tests {
             serde_json::from_value(json!({"sub": "a", "scope": "mcp:read mcp:call", "scp": ["x"]}))
                 .unwrap();
         assert_eq!(claims.scopes(), ["mcp:read", "mcp:call", "x"]);
+    }
+
+    #[test]
+    fn challenge_text_is_visible_ascii() {
+        assert_eq!(
+            quote_safe("unknown key \"a\\bé\u{7f}\n\""),
+            "unknown key ab"
+        );
     }
 
     #[test]
