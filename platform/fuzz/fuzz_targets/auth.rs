@@ -1,4 +1,4 @@
-//! Bearer-token parsing and JWT header decoding (the auth middleware with a JWKS file) on any
+//! Bearer-token parsing and JWT header decoding (the gate's auth step with a JWKS file) on any
 //! `Authorization`: never a call through without a valid signature, always a 401 with one
 //! `WWW-Authenticate: Bearer` challenge a client can read (naming the metadata document, and
 //! `invalid_token` when a token was sent), a JSON-RPC error body, and the token never echoed.
@@ -9,18 +9,29 @@
 
 use std::sync::LazyLock;
 
-use axum::{Router, middleware::from_fn_with_state};
+use axum::{
+    Router,
+    extract::Request,
+    middleware::{Next, from_fn},
+};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderValue, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
-use mcp_platform::http::auth;
 use mcp_platform_fuzz::{AUTH, authenticator, challenge, jsonrpc_error, send, settings};
 
 static GATE: LazyLock<Router> = LazyLock::new(|| {
     let auth = authenticator(&settings(AUTH)).expect("auth is on");
     Router::new()
         .fallback(|| async { "served" })
-        .layer(from_fn_with_state(auth, auth::middleware))
+        .layer(from_fn(move |req: Request, next: Next| {
+            let auth = auth.clone();
+            async move {
+                match auth.admit(req.headers(), None).await {
+                    Ok(()) => next.run(req).await,
+                    Err(refused) => refused,
+                }
+            }
+        }))
 });
 
 /// A token shaped like a JWT (three base64url parts of 8 or more characters): what a caller would

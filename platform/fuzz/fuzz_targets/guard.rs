@@ -6,10 +6,14 @@
 
 use std::sync::LazyLock;
 
-use axum::{Router, middleware::from_fn_with_state};
+use axum::{
+    Router,
+    extract::Request,
+    middleware::{Next, from_fn},
+};
 use http::{StatusCode, Uri, header, uri::Authority};
 use libfuzzer_sys::fuzz_target;
-use mcp_platform::http::guard::{OriginGuard, guard};
+use mcp_platform::http::guard::OriginGuard;
 use mcp_platform_fuzz::{jsonrpc_error, send, settings};
 
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -37,12 +41,18 @@ fn router(config: Config) -> Router {
             ("APP__HTTP__ALLOWED_ORIGINS", ALLOWED_ORIGIN),
         ],
     };
+    let origins = OriginGuard::new(&settings(env).http);
     Router::new()
         .fallback(|| async { "served" })
-        .layer(from_fn_with_state(
-            OriginGuard::new(&settings(env).http),
-            guard,
-        ))
+        .layer(from_fn(move |req: Request, next: Next| {
+            let refused = origins.refusal(&req);
+            async move {
+                match refused {
+                    Some(refused) => refused,
+                    None => next.run(req).await,
+                }
+            }
+        }))
 }
 
 static GUARDS: LazyLock<[(Config, Router); 4]> = LazyLock::new(|| {
