@@ -16,6 +16,7 @@ ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-stat
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
 COPY . .
+# The binary is named after the service's crate; `cargo generate` renames it here. {%- capture identity %}
 # The build context has no .git: the commit comes in as an argument (mcp_server_build_info).
 ARG GIT_SHA=unknown
 RUN GIT_SHA="$GIT_SHA" cargo build --release --locked --target x86_64-unknown-linux-gnu --bin mcp-server
@@ -30,3 +31,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/mcp-server", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/mcp-server"]
+#{% endcapture %}{{ identity | replace: "mcp-server", project-name }}

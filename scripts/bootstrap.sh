@@ -2,10 +2,10 @@
 # Installs everything the tests, `just dev` and `just bench` need, from the package registries only
 # (Debian packages, PyPI, npm). Idempotent: a second run only checks. Everything except the Debian
 # packages goes into one cache folder outside the checkout, so a fresh clone on the same machine
-# reuses it:  ${MCP_CACHE:-$HOME/.cache/mcp-template}
+# reuses it:  ${MCP_CACHE:-$HOME/.cache/mcp-platform}
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${MCP_CACHE:-$HOME/.cache/mcp-template}
+CACHE=${MCP_CACHE:-$HOME/.cache/mcp-platform}
 mkdir -p "$CACHE"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -49,4 +49,14 @@ fi
 # ESM resolves packages from the importing file's folder upwards, so the e2e scripts see the cache
 # through a link.
 ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"
+# cargo-generate (pinned; 0.24 needs a newer Rust than the project's) for the generation tests and
+# `just upgrade-platform`; built in its own target dir, away from the project's build cache.
+CARGO_GENERATE=$CACHE/cargo-generate/bin/cargo-generate
+if [ ! -x "$CARGO_GENERATE" ]; then
+  log "cargo install cargo-generate 0.23.7 (a few minutes, once)"
+  env -u CARGO_BUILD_TARGET -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
+    -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
+    cargo install --quiet --locked --version 0.23.7 cargo-generate \
+    --root "$CACHE/cargo-generate" --target-dir "$CACHE/target-tools"
+fi
 log "ready: venv=$VENV node=$("$NODE_DIR/node_modules/.bin/node" --version)"

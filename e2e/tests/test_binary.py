@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, SERVER_BIN, SMOKE_BIN, free_port, start_server
+from conftest import ROOT, SERVER_BIN, SERVICE_NAME, SMOKE_BIN, free_port, start_server
 
 
 def run_server_expecting_exit(env_overrides: dict) -> subprocess.CompletedProcess:
@@ -70,7 +70,7 @@ def test_readme_quick_start_commands(tmp_path):
     """The README's first command runs the service and its smoke client talks to it, through cargo
     exactly as written (on the suite's build cache, so nothing is rebuilt)."""
     cargo = ["cargo", "run", "--release", "--locked", "--quiet", "--manifest-path", str(ROOT / "Cargo.toml")]
-    server = start_server(tmp_path, args=[*cargo[1:], "-p", "mcp-server"], binary=cargo[0], wait_ready=False)
+    server = start_server(tmp_path, args=[*cargo[1:], "-p", SERVICE_NAME], binary=cargo[0], wait_ready=False)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SERVICE_NAME
 from infra_tools import ROOT
 
-REPO_URL = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/mcp-server"
+REPO_URL = f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{SERVICE_NAME}"
 JUST = Path(sys.executable).parent / "just"
 
 STUB = """#!/usr/bin/env bash
@@ -54,7 +55,7 @@ def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
     assert calls[:3] == [
         "terraform -chdir=infra output -raw ecr_repository_url",
         "terraform -chdir=infra output -raw region",
-        "aws ecr describe-images --region eu-west-1 --repository-name mcp-server "
+        f"aws ecr describe-images --region eu-west-1 --repository-name {SERVICE_NAME} "
         "--image-ids imageTag=v1.2.3",
     ]
     # The two ends of `aws ... | docker login` start together, in either order.
@@ -84,7 +85,7 @@ def test_publish_refuses_a_dirty_tree_tag(run_just):
 def test_image_builds_for_fargate_locally(run_just):
     proc, calls = run_just("image", "dev")
     assert proc.returncode == 0, proc.stderr
-    assert calls == ["docker buildx build --platform linux/amd64 --build-arg GIT_SHA=dev --load -t mcp-server:dev ."]
+    assert calls == [f"docker buildx build --platform linux/amd64 --build-arg GIT_SHA=dev --load -t {SERVICE_NAME}:dev ."]
 
 
 def test_recipes_name_no_account_or_region():

@@ -8,6 +8,7 @@ import time
 
 import requests
 
+from conftest import SERVICE_CRATE
 from dash_prometheus import running_prometheus
 from mcp_http import HEADERS, call_tool
 from otlp_receiver import black_hole, running_receiver
@@ -170,7 +171,7 @@ def _tool_line(lines: list, request_id: str) -> dict:
     tool = [l for l in lines if l.get("message") == "echo: invalid arguments"]
     assert len(tool) == 1, lines
     assert tool[0]["request_id"] == request_id, tool
-    assert tool[0]["target"] == "mcp_server::tools::echo" and "got 11" in tool[0]["problem"]
+    assert tool[0]["target"] == f"{SERVICE_CRATE}::tools::echo" and "got 11" in tool[0]["problem"]
     return tool[0]
 
 

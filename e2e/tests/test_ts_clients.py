@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NODE_BIN
+from conftest import NODE_BIN, SERVICE_NAME
 
 CLIENT = Path(__file__).resolve().parent.parent / "clients" / "ts-client.mjs"
 
@@ -33,7 +33,7 @@ def test_official_client(server, sdk, mode, version):
     seen = run_client(server.url, sdk, mode)
     assert seen["protocolVersion"] == version
     assert seen["sessionId"] is None, "stateless: no session id"
-    assert seen["server"]["name"] == "mcp-server"
+    assert seen["server"]["name"] == SERVICE_NAME
     assert seen["tools"] == ["echo", "ping", "whoami"]
     for ping in seen["pings"]:
         assert ping["text"].startswith("pong! taskId=local v=0.1.0 d="), ping

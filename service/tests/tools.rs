@@ -2,57 +2,16 @@
 //! called with rmcp's client and the smoke check. The platform's behaviour is the platform's
 //! tests' business; these cover what this crate adds.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-};
+mod common;
 
+use std::process::Command;
+
+use common::Service;
 use mcp_smoke::{self as smoke, Era};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::json;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The service's binary, serving until dropped.
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
-            .env_clear()
-            .env("APP__HTTP__ADDR", "127.0.0.1:0")
-            .env("APP__ADMIN__ADDR", "127.0.0.1:0")
-            .env("APP__LOG__FORMAT", "json")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the service");
-        // The "listening" line names the bound address.
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut url = None;
-        for line in stdout.lines() {
-            let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-            if line["message"] == "listening" {
-                url = line["mcp"].as_str().map(str::to_owned);
-                break;
-            }
-        }
-        Self {
-            child,
-            url: url.expect("the service said where it listens"),
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn ping_and_echo(era: Era, expected: ProtocolVersion) {
     let service = Service::start(&[]);
@@ -152,7 +111,7 @@ async fn smoke_check_passes_and_the_ping_delay_setting_shows() {
 
 #[test]
 fn a_wrong_tool_setting_stops_start_up_naming_the_key() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-server"))
+    let out = Command::new(env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))))
         .env_clear()
         .env("APP__TOOLS__PING__DELAY_MS", "soon")
         .output()
@@ -197,5 +156,50 @@ async fn echo_enforces_the_ranges_its_schema_states() {
                 .contains("between 1 and 10")
         );
     }
+    client.cancel().await.expect("close");
+}
+
+/// What model providers read: one `type` per schema and only JSON Schema's own `format`s, in
+/// every tool's input and output schema, as a client lists them from the running service.
+#[tokio::test]
+async fn every_tool_schema_has_single_types_and_standard_formats() {
+    fn check(tool: &str, path: &str, schema: &serde_json::Value, problems: &mut Vec<String>) {
+        match schema {
+            serde_json::Value::Object(map) => {
+                if let Some(kind) = map.get("type").filter(|t| !t.is_string()) {
+                    problems.push(format!("{tool}{path}: type {kind}"));
+                }
+                if let Some(format) = map.get("format").and_then(|f| f.as_str())
+                    && !["date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid"]
+                        .contains(&format)
+                {
+                    problems.push(format!("{tool}{path}: format {format}"));
+                }
+                for (key, value) in map {
+                    check(tool, &format!("{path}/{key}"), value, problems);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check(tool, &format!("{path}/{i}"), item, problems);
+                }
+            }
+            _ => {}
+        }
+    }
+    let service = Service::start(&[]);
+    let client = smoke::connect(&service.url, Era::Legacy, None)
+        .await
+        .expect("connect");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let mut problems = Vec::new();
+    for tool in &tools {
+        let input = serde_json::Value::Object((*tool.input_schema).clone());
+        check(&tool.name, "/input", &input, &mut problems);
+        if let Some(output) = &tool.output_schema {
+            check(&tool.name, "/output", &serde_json::Value::Object((**output).clone()), &mut problems);
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
     client.cancel().await.expect("close");
 }

@@ -1,4 +1,4 @@
-//! `mcp-server healthcheck`: the container health check (the runtime image has no curl).
+//! `<service> healthcheck`: the container health check (the runtime image has no curl).
 
 use std::{
     io::{Read, Write},
