@@ -22,7 +22,8 @@ import yaml
 # output files. `cargo generate` writes a new service's name here.
 # {% capture identity %}
 SERVICE = "mcp-server"
-# {% endcapture %}{{ identity | replace: "mcp-server", project-name }}{% raw %} (the rest is not rendered)
+WITH_LIQUID_TAGS = True  # only the template's outputs need them
+# {% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "WITH_LIQUID_TAGS = True", "WITH_LIQUID_TAGS = False" }}{% raw %} (the rest is not rendered)
 JOB = SERVICE
 ALERT_PREFIX = "".join(word.capitalize() for word in SERVICE.split("-"))  # McpServer...
 
@@ -424,12 +425,14 @@ def _str(dumper, value: str):
 _Dumper.add_representer(str, _str)
 
 
-# `cargo generate` renames the service in the outputs too: each carries a Liquid capture of its
-# whole text (raw, so Grafana's and Prometheus' own `{{ }}` stay) and a rename of SERVICE. The
-# tags are spelt in two pieces so that rendering this file itself leaves them alone.
-LIQUID_OPEN = "{" "% capture identity %" "}{" "% raw %" "}"
+# `cargo generate` renames the service in the template's outputs too: each carries a Liquid
+# capture of its whole text (raw, so Grafana's and Prometheus' own `{{ }}` stay) and a rename of
+# SERVICE. The tags are spelt in two pieces so that rendering this file leaves them alone; a
+# generated service's outputs keep their (then empty) places.
+LIQUID_OPEN = "{" "% capture identity %" "}{" "% raw %" "}" if WITH_LIQUID_TAGS else ""
 LIQUID_CLOSE = ("{" "% endraw %" "}{" "% endcapture %" "}{" "{ identity | replace: '" + SERVICE
-                + "', project-name | replace: '" + ALERT_PREFIX + "', service_pascal }" "}")
+                + "', project-name | replace: '" + ALERT_PREFIX + "', service_pascal }" "}"
+                if WITH_LIQUID_TAGS else "")
 
 
 def render() -> dict[Path, str]:

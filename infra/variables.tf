@@ -9,7 +9,7 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Name of the service: its binary in the image, the ECR repository, the prefix of every resource, the OTel service.name."
+  description = "Name of the service: the ECR repository, the prefix of every resource, the OTel service.name."
   type        = string
   default     = "mcp-server"
 #{% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "us-east-1", aws_region }}

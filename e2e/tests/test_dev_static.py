@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from conftest import SERVICE_NAME
+
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "dev"
 COMPOSE = DEV / "compose.yaml"
