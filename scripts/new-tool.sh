@@ -126,6 +126,7 @@ EOF
 
 cargo fmt --all
 . scripts/env.sh
-cargo build --release -p "$MCP_SERVICE_NAME"
+# The same build as scripts/test.sh (features unified over the workspace), so nothing is built twice.
+cargo build --release --workspace --bins
 cargo test --release -p "$MCP_SERVICE_NAME" --test "$name"
 echo "tool $name: $tools/$name.rs, registered in $tools/mod.rs, tested by service/tests/$name.rs"
