@@ -170,8 +170,19 @@ async fn every_tool_schema_has_single_types_and_standard_formats() {
                     problems.push(format!("{tool}{path}: type {kind}"));
                 }
                 if let Some(format) = map.get("format").and_then(|f| f.as_str())
-                    && !["date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid"]
-                        .contains(&format)
+                    && ![
+                        "date-time",
+                        "date",
+                        "time",
+                        "duration",
+                        "email",
+                        "hostname",
+                        "ipv4",
+                        "ipv6",
+                        "uri",
+                        "uuid",
+                    ]
+                    .contains(&format)
                 {
                     problems.push(format!("{tool}{path}: format {format}"));
                 }
@@ -197,7 +208,12 @@ async fn every_tool_schema_has_single_types_and_standard_formats() {
         let input = serde_json::Value::Object((*tool.input_schema).clone());
         check(&tool.name, "/input", &input, &mut problems);
         if let Some(output) = &tool.output_schema {
-            check(&tool.name, "/output", &serde_json::Value::Object((**output).clone()), &mut problems);
+            check(
+                &tool.name,
+                "/output",
+                &serde_json::Value::Object((**output).clone()),
+                &mut problems,
+            );
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
