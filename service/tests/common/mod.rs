@@ -22,15 +22,18 @@ impl Service {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the service");
+        let stdout = child.stdout.take().unwrap();
+        // Owned at once, so that a failure below still stops (kills and waits for) the child.
+        let mut service = Self {
+            child,
+            url: String::new(),
+        };
         // The "listening" line names the bound address.
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        for line in stdout.lines() {
+        for line in BufReader::new(stdout).lines() {
             let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
             if line["message"] == "listening" {
-                return Self {
-                    child,
-                    url: line["mcp"].as_str().unwrap().to_owned(),
-                };
+                service.url = line["mcp"].as_str().unwrap().to_owned();
+                return service;
             }
         }
         panic!("the service did not say where it listens")
