@@ -142,8 +142,10 @@ def rules() -> dict:
               f"Task {task} drops {{{{ $value | humanize }}}} spans/s: traces are incomplete",
               "The span export queue is full: the collector sidecar is slow, down or rejecting "
               "data. Check the collector's health and log group."),
+        # Aggregated to the task: in AMP `up` also carries the collector's otel_scope_* labels,
+        # whose version would otherwise change the alert's identity on every collector upgrade.
         alert("TargetDown",
-              f'up{{job="{JOB}"}} == 0',
+              f'max by (job, instance) (up{{job="{JOB}"}}) == 0',
               "5m", "warning",
               f"Task {task} does not answer metric scrapes",
               "The collector cannot read 127.0.0.1:9464/metrics in this task: the process is hung "

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # `just dev`: the service with a local telemetry stack, then prints where to look.
 #   With a Docker engine: dev/compose.yaml (OpenTelemetry collector, Prometheus, Grafana, Jaeger).
-#   Without one: native processes: rotel (OTLP receiver writing spans to a log) and Debian's
-#   prometheus (scraping the service, with the alert rules of dashboards/alerts loaded).
+#   Without one: native processes: the OpenTelemetry Collector that scripts/bootstrap.sh builds
+#   from otel-collector/otelcol (the components of the ECS sidecar) on otel-collector/local.yaml,
+#   scraping the service and remote-writing to Debian's prometheus (with the alert rules of
+#   dashboards/alerts loaded), spans to its log; so the local loop runs the sidecar's software.
+#   Without Go to build that collector: rotel (spans to a log) and prometheus scraping the service.
 # The service itself runs on the host either way; every PID goes to $DEV_DIR/pids for
 # `just dev-down`. Settings (the tests move all of them):
 #   DEV_DIR (.dev)  DEV_MODE (native|compose; default: compose when `docker info` answers)
 #   APP__HTTP__ADDR (127.0.0.1:8080)  APP__ADMIN__ADDR (127.0.0.1:9464)
 #   DEV_PROMETHEUS_ADDR (127.0.0.1:9090)  DEV_SCRAPE_INTERVAL (5s)      native mode only
 #   DEV_OTLP_GRPC_ADDR (127.0.0.1:4317)  DEV_OTLP_HTTP_ADDR (127.0.0.1:4318)   native mode only
+#   DEV_COLLECTOR_HEALTH_ADDR (127.0.0.1:13133)                                native mode only
 #   MCP_SERVER_BIN: run this binary instead of building with cargo
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,27 +76,42 @@ if [ "$MODE" = compose ]; then
   OTLP_HTTP=127.0.0.1:4318
   PROM_ADDR=127.0.0.1:9090
 else
-  "$ROOT/scripts/bootstrap.sh"  # Debian prometheus and rotel (PyPI), when missing
-  ROTEL=$("$MCP_VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
-  start rotel "$DEV_DIR/traces.log" "$ROTEL" start --otlp-grpc-endpoint "$OTLP_GRPC" \
-    --otlp-http-endpoint "$OTLP_HTTP" --exporter blackhole \
-    --debug-log traces --debug-log-verbosity detailed
+  "$ROOT/scripts/bootstrap.sh"  # Debian prometheus, rotel (PyPI) and the collector, when missing
+  # With the collector, it scrapes the service (as the sidecar does) and Prometheus only takes its
+  # remote writes; with rotel, Prometheus scrapes the service itself.
+  if [ -x "$MCP_OTELCOL_BIN" ]; then
+    SCRAPE_CONFIGS="[]"
+    REMOTE_WRITE=(--web.enable-remote-write-receiver)
+  else
+    SCRAPE_CONFIGS="[{job_name: \"$MCP_SERVICE_NAME\", static_configs: [{targets: [\"$ADMIN_ADDR\"]}]}]"
+    REMOTE_WRITE=()
+  fi
   cat >"$DEV_DIR/prometheus.yml" <<EOF
-# Written by dev/up.sh: scrape the service like the sidecar collector does, same job name.
+# Written by dev/up.sh: what the service's metrics reach, under the job name the rules expect.
 global:
   scrape_interval: ${DEV_SCRAPE_INTERVAL:-5s}
   evaluation_interval: ${DEV_SCRAPE_INTERVAL:-5s}
 rule_files:
   - $ROOT/dashboards/alerts/*.rules.yaml
-scrape_configs:
-  - job_name: "$MCP_SERVICE_NAME"
-    static_configs:
-      - targets: ["$ADMIN_ADDR"]
+scrape_configs: $SCRAPE_CONFIGS
 EOF
   start prometheus "$DEV_DIR/prometheus.log" prometheus --config.file="$DEV_DIR/prometheus.yml" \
-    --storage.tsdb.path="$DEV_DIR/prometheus-data" --web.listen-address="$PROM_ADDR"
-  wait_for "rotel (OTLP $OTLP_HTTP)" port_open "$OTLP_HTTP"
+    --storage.tsdb.path="$DEV_DIR/prometheus-data" --web.listen-address="$PROM_ADDR" "${REMOTE_WRITE[@]}"
   wait_for "prometheus ($PROM_ADDR)" http_ok "http://$PROM_ADDR/-/ready"
+  if [ -x "$MCP_OTELCOL_BIN" ]; then
+    HEALTH_ADDR=${DEV_COLLECTOR_HEALTH_ADDR:-127.0.0.1:13133}
+    DEV_COLLECTOR_HEALTH_ADDR=$HEALTH_ADDR DEV_OTLP_GRPC_ADDR=$OTLP_GRPC DEV_OTLP_HTTP_ADDR=$OTLP_HTTP \
+      DEV_ADMIN_ADDR=$ADMIN_ADDR DEV_SCRAPE_INTERVAL=${DEV_SCRAPE_INTERVAL:-5s} \
+      DEV_REMOTE_WRITE_URL=http://$PROM_ADDR/api/v1/write DEV_TRACES_EXPORTER=debug \
+      start otelcol "$DEV_DIR/traces.log" "$MCP_OTELCOL_BIN" --config="file:$ROOT/otel-collector/local.yaml"
+    wait_for "the collector (health $HEALTH_ADDR)" serving "$LAST_PID" "$DEV_DIR/traces.log" "http://$HEALTH_ADDR/"
+  else
+    ROTEL=$("$MCP_VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
+    start rotel "$DEV_DIR/traces.log" "$ROTEL" start --otlp-grpc-endpoint "$OTLP_GRPC" \
+      --otlp-http-endpoint "$OTLP_HTTP" --exporter blackhole \
+      --debug-log traces --debug-log-verbosity detailed
+    wait_for "rotel (OTLP $OTLP_HTTP)" port_open "$OTLP_HTTP"
+  fi
 fi
 
 if [ -n "$PREBUILT" ]; then
@@ -118,7 +137,7 @@ if [ "$MODE" = compose ]; then
   echo "  Grafana        http://127.0.0.1:3000/d/$MCP_SERVICE_NAME"
   echo "  Jaeger         http://127.0.0.1:16686"
 else
-  echo "  traces         $DEV_DIR/traces.log     (rotel's span log; no Grafana/Jaeger without Docker)"
+  echo "  traces         $DEV_DIR/traces.log     (spans in the collector's log; no Grafana/Jaeger without Docker)"
   echo "  logs           $DEV_DIR/prometheus.log"
 fi
 echo "  service log    $DEV_DIR/service.log"

@@ -74,7 +74,8 @@ class Server:
 
 
 def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None = None,
-                 wait_ready: bool = True, binary: str = SERVER_BIN) -> Server:
+                 wait_ready: bool = True, binary: str = SERVER_BIN, stdout=None) -> Server:
+    """`stdout`: where the server's stdout goes instead of its log file (e.g. `subprocess.PIPE`)."""
     env = env or {}
     # A test may pin a port (e.g. a load balancer slot); otherwise pick free ones.
     port = int(env["APP__HTTP__ADDR"].rsplit(":", 1)[1]) if "APP__HTTP__ADDR" in env else free_port()
@@ -92,8 +93,8 @@ def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None
     full_env.update(env)
     log_path = tmp_path / f"server-{port}.log"
     log_file = open(log_path, "wb")
-    proc = subprocess.Popen([binary, *(args or [])], env=full_env, stdout=log_file,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([binary, *(args or [])], env=full_env,
+                            stdout=log_file if stdout is None else stdout, stderr=subprocess.STDOUT)
     server = Server(proc, port, admin_port, log_path, full_env)
     if wait_ready:
         deadline = time.monotonic() + 30
@@ -132,3 +133,12 @@ def server(tmp_path_factory):
     s = start_server(tmp_path_factory.mktemp("server"))
     yield s
     s.stop(9)
+
+
+@pytest.fixture(scope="session")
+def ecs_task(tmp_path_factory):
+    """One ECS task on loopback with the real collector (e2e/ecs_sidecar.py), shared by the suites
+    that read what AMP and X-Ray received."""
+    from ecs_sidecar import running_ecs_task
+    with running_ecs_task(tmp_path_factory.mktemp("ecs-task")) as task:
+        yield task

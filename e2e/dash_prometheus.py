@@ -48,20 +48,24 @@ def config(targets: list[str], rule_files: list[Path], interval: str = "1s") -> 
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [{"job_name": SERVICE_NAME, "static_configs": [{"targets": targets}]}],
+        "scrape_configs": [{"job_name": SERVICE_NAME, "static_configs": [{"targets": targets}]}]
+        if targets else [],
     }
 
 
 @contextlib.contextmanager
 def running_prometheus(tmp_path: Path, targets: list[str], rule_files: list[Path]):
-    """Start `prometheus` scraping `targets` with `rule_files` loaded; yields its API."""
+    """Start `prometheus` scraping `targets` with `rule_files` loaded; yields its API. With no
+    targets it scrapes nothing and takes remote writes instead (`/api/v1/write`), as Amazon
+    Managed Prometheus does."""
     port = free_port()
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(yaml.safe_dump(config(targets, rule_files)))
     log = open(tmp_path / "prometheus.log", "wb")
     proc = subprocess.Popen(
         ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+         *([] if targets else ["--web.enable-remote-write-receiver"])],
         stdout=log, stderr=subprocess.STDOUT)
     api = PromAPI(f"http://127.0.0.1:{port}")
     try:

@@ -6,6 +6,7 @@ comparisons and a few pure functions. Anything else (resource attributes, condit
 from __future__ import annotations
 
 import ast
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -84,6 +85,31 @@ class Module:
 
     def resource(self, rtype: str, name: str) -> dict:
         return self.resources()[rtype][name]
+
+    def dependency_cycle(self) -> list[str] | None:
+        """A cycle among resources, data sources and locals (terraform refuses to plan one), or
+        None. Like terraform's graph, a reference to one for_each instance depends on the whole
+        resource."""
+        graph = {f"local.{name}": _references(value) for name, value in self.locals.items()}
+        for kind in ("resource", "data"):
+            for rtype, named in self.resources(kind).items():
+                for name, body in named.items():
+                    prefix = "data." if kind == "data" else ""
+                    graph[f"{prefix}{rtype}.{name}"] = _references(body)
+        done: set[str] = set()
+
+        def visit(node: str, path: list[str]) -> list[str] | None:
+            if node in path:
+                return path[path.index(node):] + [node]
+            if node in done or node not in graph:
+                return None
+            for nxt in sorted(graph[node]):
+                if cycle := visit(nxt, path + [node]):
+                    return cycle
+            done.add(node)
+            return None
+
+        return next((c for node in sorted(graph) if (c := visit(node, []))), None)
 
     def evaluator(self, **overrides) -> "Evaluator":
         return Evaluator(self, overrides)
@@ -174,7 +200,34 @@ class Evaluator:
         raise Unknown(f"cannot evaluate {ast.unparse(node)!r} in {source!r}")
 
 
+_ADDRESS = re.compile(r"\b(data\.aws_\w+\.\w+|aws_\w+\.\w+|local\.\w+)")
+
+
+def _references(body) -> set[str]:
+    """Addresses (aws_x.y, data.aws_x.y, local.z) a parsed block or value refers to."""
+    return set(_ADDRESS.findall(json.dumps(body)))
+
+
 def references(text: str, kind: str) -> set[str]:
     """Names used as `var.NAME` or `local.NAME` in Terraform source text (comments removed)."""
     code = re.sub(r"(?m)(^|\s)(#|//).*$", "", text)
     return set(re.findall(rf"\b{kind}\.([A-Za-z_][A-Za-z0-9_-]*)", code))
+
+
+_EXPLICIT = SerializationOptions(strip_string_quotes=True, explicit_blocks=True, with_comments=False)
+
+
+def declared_blocks(text: str) -> list[tuple[str, str, str, dict]]:
+    """(kind, type, name, body) of every `resource`, `data` and `provider` block in Terraform
+    source (a provider's name is its alias or ""), parsed so that a block (`x { }`, marked
+    `__is_block__`) stays apart from an attribute (`x = { }`)."""
+    parsed = hcl2.loads(text, serialization_options=_EXPLICIT)
+    found = [(kind, rtype, name, body)
+             for kind in ("resource", "data")
+             for block in parsed.get(kind, [])
+             for rtype, named in block.items() if rtype != "__is_block__"
+             for name, body in named.items() if name != "__is_block__"]
+    found += [("provider", ptype, body.get("alias", ""), body)
+              for block in parsed.get("provider", [])
+              for ptype, body in block.items() if ptype != "__is_block__"]
+    return found

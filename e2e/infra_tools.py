@@ -72,3 +72,22 @@ def terraform_fmt_check(directory: Path) -> dict:
                           env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Stands in for the aws, docker (and, in test_infra_just.py, terraform) CLIs where no AWS account
+# or Docker engine is reachable: records each call in $CALLS and answers like the real one.
+_CLI_STAND_IN = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$(basename "$0") $*" in
+  "terraform -chdir=infra output -raw ecr_repository_url") printf %s "$REPO_URL" ;;
+  "aws ecr describe-images"*) exit "$IMAGE_EXISTS_EXIT" ;;
+  "aws ecr get-login-password"*) echo secret-password ;;
+  "docker login"*) [ "$(cat)" = secret-password ] || exit 9 ;;
+esac
+"""
+
+
+def install_cli_stand_ins(bin_dir: Path, *tools: str) -> None:
+    for tool in tools:
+        (bin_dir / tool).write_text(_CLI_STAND_IN)
+        (bin_dir / tool).chmod(0o755)

@@ -98,22 +98,31 @@ class Receiver:
         raise AssertionError(f"no span {what} within {timeout} s; received:\n{self.out.read_text()[-4000:]}")
 
 
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
 @contextlib.contextmanager
-def running_receiver(tmp_path: Path):
-    http_port, grpc_port = free_port(), free_port()
+def running_receiver(tmp_path: Path, http_port: int | None = None, grpc_port: int | None = None,
+                     netns=None):
+    """rotel on loopback, on free ports unless given; `netns` (an ecs_task.TaskNetwork) runs it
+    inside a task's network namespace, where the ECS collector sidecar listens."""
+    http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
     out = tmp_path / "rotel.out"
-    proc = subprocess.Popen(
-        [str(AGENT), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-         "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "blackhole",
-         "--debug-log", "traces", "--debug-log-verbosity", "detailed",
-         "--pid-file", str(tmp_path / "rotel.pid"), "--log-file", str(tmp_path / "rotel.log")],
-        stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+    argv = [str(AGENT), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
+            "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "blackhole",
+            "--debug-log", "traces", "--debug-log-verbosity", "detailed",
+            "--pid-file", str(tmp_path / "rotel.pid"), "--log-file", str(tmp_path / "rotel.log")]
+    proc = subprocess.Popen(netns.command(argv) if netns else argv, stdout=open(out, "wb"),
+                            stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 15
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"rotel exited: {out.read_text()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", http_port), 0.2):
+            if netns.call(_listening, http_port) if netns else _listening(http_port):
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError("rotel not listening after 15 s")

@@ -323,17 +323,34 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
   }
 }
 
-data "aws_elb_service_account" "this" {}
+# ALB access logs arrive as the ELB account of the region in the regions that opened before
+# August 2022, and as the log-delivery service principal in every region opened since, for which
+# AWS has no ELB account (and the data source fails). The list is closed: no new region will join.
+locals {
+  elb_account_regions = [
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1", "cn-north-1",
+    "cn-northwest-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "me-south-1", "sa-east-1", "us-east-1", "us-east-2", "us-gov-east-1",
+    "us-gov-west-1", "us-west-1", "us-west-2",
+  ]
+}
+
+data "aws_elb_service_account" "this" {
+  count = contains(local.elb_account_regions, var.region) ? 1 : 0
+}
 
 data "aws_iam_policy_document" "logs_bucket" {
   statement {
     sid       = "AlbAccessLogs"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
-    # Regions older than 2022 deliver as the ELB account, newer ones as the log-delivery service.
-    principals {
-      type        = "AWS"
-      identifiers = [data.aws_elb_service_account.this.arn]
+    dynamic "principals" {
+      for_each = data.aws_elb_service_account.this
+      content {
+        type        = "AWS"
+        identifiers = [principals.value.arn]
+      }
     }
     principals {
       type        = "Service"

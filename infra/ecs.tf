@@ -25,7 +25,7 @@ locals {
     APP__SHUTDOWN__GRACE_MS       = tostring(var.shutdown_grace_ms)
     APP__LOG__FORMAT              = "json"
     APP__LOG__LEVEL               = var.log_level
-    # Empty values count as unset in the service, so auth stays off unless auth_mode = jwt.
+    # Auth stays off unless auth_mode = jwt; empty values are not sent (see environment below).
     APP__AUTH__MODE             = var.auth_mode
     APP__AUTH__RESOURCE         = var.auth_resource != "" ? var.auth_resource : "${local.public_url}/mcp"
     APP__AUTH__ISSUER           = var.auth_issuer
@@ -35,6 +35,8 @@ locals {
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.environment}"
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+    OTEL_TRACES_SAMPLER         = var.trace_sampler
+    OTEL_TRACES_SAMPLER_ARG     = endswith(var.trace_sampler, "traceidratio") ? tostring(var.trace_sample_ratio) : ""
 
     # The header-read timer also runs while a kept-alive connection waits for its next request:
     # it must outlast the ALB's idle timeout, or the service closes connections the ALB is about
@@ -55,8 +57,10 @@ locals {
     user                   = "65532:65532"
     readonlyRootFilesystem = true
     portMappings           = [{ name = "http", containerPort = var.container_port, protocol = "tcp", appProtocol = "http" }]
-    environment            = [for k, v in local.app_environment : { name = k, value = v }]
-    stopTimeout            = local.stop_timeout_s
+    # ECS drops empty-valued entries from what it stores, so sending them would make every plan
+    # differ and register a new revision; the service reads an unset variable as empty anyway.
+    environment = [for k, v in local.app_environment : { name = k, value = v } if v != ""]
+    stopTimeout = local.stop_timeout_s
     # No shell or curl in the image: the binary probes its own /livez.
     healthCheck = {
       command     = ["CMD", "/usr/local/bin/service", "healthcheck"]
@@ -140,6 +144,10 @@ resource "aws_ecs_task_definition" "this" {
 
   lifecycle {
     precondition {
+      condition     = var.app_image != "" || var.image_tag != ""
+      error_message = "No image to run: `just deploy` pushes one and passes its tag; `just tf-apply` passes the running one (or give -var image_tag=<a pushed tag>)."
+    }
+    precondition {
       condition     = local.stop_timeout_s <= 120
       error_message = "drain_delay_ms + shutdown_grace_ms + the telemetry flush budget exceed Fargate's 120 s stopTimeout."
     }
@@ -161,9 +169,18 @@ resource "aws_ecs_service" "this" {
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
 
+  # Tasks that fail to start or to pass health checks trip the circuit breaker; healthy tasks
+  # that answer wrongly or slowly raise the edge's 5xx or latency alarm, which rolls the
+  # deployment back while it runs.
   deployment_circuit_breaker {
     enable   = true
     rollback = true
+  }
+
+  alarms {
+    alarm_names = [aws_cloudwatch_metric_alarm.http_5xx_rate.alarm_name, aws_cloudwatch_metric_alarm.metric["p99-latency"].alarm_name]
+    enable      = true
+    rollback    = true
   }
 
   network_configuration {
@@ -188,6 +205,7 @@ resource "aws_ecs_service" "this" {
     }
   }
 
-  # The target group must belong to a listener before a service can register into it.
-  depends_on = [aws_lb_listener.http, aws_lb_listener.https]
+  # The target group must belong to a listener before a service can register into it, and the
+  # first tasks must not start before their roles may pull, log and export.
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution, aws_iam_role_policy.task]
 }

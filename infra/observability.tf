@@ -69,16 +69,38 @@ data "aws_iam_policy_document" "alarms_topic" {
   count = local.notify ? 1 : 0
 
   statement {
+    sid       = "CloudWatchAlarms"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alarms[0].arn]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "aps.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  # The AMP alert manager reads the topic's attributes before it publishes; only this workspace.
+  statement {
+    sid       = "AmpAlertManager"
+    actions   = ["sns:Publish", "sns:GetTopicAttributes"]
+    resources = [aws_sns_topic.alarms[0].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["aps.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_prometheus_workspace.this.arn]
     }
   }
 }
@@ -114,7 +136,9 @@ resource "aws_prometheus_alert_manager_definition" "this" {
 
 locals {
   alb_dimensions = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
-  ecs_dimensions = { ClusterName = aws_ecs_cluster.this.name, ServiceName = aws_ecs_service.this.name }
+  # The service's name, not its resource: the service names the 5xx and latency alarms as its
+  # deployment alarms, so no alarm may depend on it.
+  ecs_dimensions = { ClusterName = aws_ecs_cluster.this.name, ServiceName = var.name }
 }
 
 resource "aws_cloudwatch_metric_alarm" "http_5xx_rate" {

@@ -24,8 +24,16 @@ output "ecr_repository_url" {
 }
 
 output "region" {
-  description = "Region of the stack (used by `just publish`)."
+  description = "Region of the stack."
   value       = var.region
+}
+
+output "image_tag" {
+  description = "Tag of the app image the service runs (`just tf-apply` keeps it)."
+  value       = var.image_tag
+  # Written only once the service is steady on it: a deployment the circuit breaker rolls back
+  # fails the apply and leaves the previous tag here.
+  depends_on = [aws_ecs_service.this]
 }
 
 output "cluster_name" {

@@ -118,9 +118,9 @@ variable "access_log_retention_days" {
 # --- containers ----------------------------------------------------------------------------
 
 variable "image_tag" {
-  description = "Tag of the app image in this stack's ECR repository (`just deploy` passes the git sha)."
+  description = "Tag of the app image in this stack's ECR repository: `just deploy` passes the pushed git sha, `just tf-apply` the running one. Empty (the default) refuses to plan: a made-up default tag, never pushed, would stop every task."
   type        = string
-  default     = "latest"
+  default     = ""
 }
 
 variable "app_image" {
@@ -157,6 +157,29 @@ variable "collector_memory" {
   description = "Hard memory limit of the collector sidecar in MiB; its memory_limiter works in percent of it."
   type        = number
   default     = 256
+}
+
+variable "trace_sampler" {
+  description = "OTEL_TRACES_SAMPLER of the app. parentbased_traceidratio keeps trace_sample_ratio of new traces and follows the caller's decision when a request carries a traceparent; always_on records every request (see the cost trade-off in infra/README.md)."
+  type        = string
+  default     = "parentbased_traceidratio"
+
+  validation {
+    condition = contains(["always_on", "always_off", "traceidratio", "parentbased_always_on",
+    "parentbased_always_off", "parentbased_traceidratio"], var.trace_sampler)
+    error_message = "trace_sampler: one of the OpenTelemetry SDK samplers (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)."
+  }
+}
+
+variable "trace_sample_ratio" {
+  description = "OTEL_TRACES_SAMPLER_ARG: the share of new traces the *traceidratio samplers keep (0 to 1)."
+  type        = number
+  default     = 0.1
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio: a number from 0 to 1."
+  }
 }
 
 variable "log_level" {

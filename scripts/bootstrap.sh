@@ -11,8 +11,9 @@ mkdir -p "$CACHE"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # Debian packages: prometheus (+promtool) for the metrics/dashboards checks, haproxy for the rolling
-# restart test, wrk for benchmarks.
-APT_PKGS=(prometheus haproxy wrk curl)
+# restart test, wrk for benchmarks, runc (the OCI runtime under Fargate's containerd) and iproute2
+# for running the image as ECS does; ca-certificates, tzdata and netbase fill its distroless base.
+APT_PKGS=(prometheus haproxy wrk curl runc iproute2 ca-certificates tzdata netbase)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -46,9 +47,33 @@ if ! cmp -s "$PKG" "$NODE_DIR/.package.json"; then
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$PKG" "$NODE_DIR/.package.json"
 fi
+# The AWS provider's schema for the offline check of infra/ (npm package pinned in
+# e2e/infra_schema.py; only a compact schema stays in the cache).
+"$VENV/bin/python" "$ROOT/e2e/infra_schema.py" install >/dev/null
 # ESM resolves packages from the importing file's folder upwards, so the e2e scripts see the cache
 # through a link.
 ln -sfn "$NODE_DIR/node_modules" "$ROOT/e2e/node_modules"
+
+# The OpenTelemetry Collector the e2e tests and `just dev` run, built from its pinned Go module
+# (otel-collector/otelcol: the components of the ADOT sidecar's release) with the Go module proxy.
+# Rebuilt only when that module or the Go toolchain changes; modules and build cache stay in the
+# cache folder (writable, so deleting that folder works). Without Go there is no collector:
+# `just dev` falls back to rotel, and the tests that run the collector fail saying so.
+. "$ROOT/scripts/env.sh"
+if command -v go >/dev/null 2>&1; then
+  OTELCOL_SRC=$ROOT/otel-collector/otelcol
+  otelcol_stamp=$({ go version; cat "$OTELCOL_SRC"/go.mod "$OTELCOL_SRC"/go.sum "$OTELCOL_SRC"/*.go; } | sha256sum)
+  if [ ! -x "$MCP_OTELCOL_BIN" ] || [ "$(cat "$MCP_OTELCOL_BIN.stamp" 2>/dev/null)" != "$otelcol_stamp" ]; then
+    log "go build the collector (otel-collector/otelcol) -> $MCP_OTELCOL_BIN"
+    t_otelcol=$SECONDS
+    (cd "$OTELCOL_SRC" && GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS="-mod=readonly -modcacherw -trimpath -buildvcs=false" \
+      CGO_ENABLED=0 go build -o "$MCP_OTELCOL_BIN" .)
+    echo "$otelcol_stamp" >"$MCP_OTELCOL_BIN.stamp"
+    log "collector built in $((SECONDS - t_otelcol)) s"
+  fi
+else
+  log "no Go toolchain: no collector build (the tests that run it will fail)"
+fi
 # cargo-generate (pinned; 0.24 needs a newer Rust than the project's) for the generation tests and
 # `just upgrade-platform`; built in its own target dir, away from the project's build cache.
 CARGO_GENERATE=$CACHE/cargo-generate/bin/cargo-generate

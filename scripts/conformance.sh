@@ -19,7 +19,7 @@ cd "$ROOT"
 scripts/bootstrap.sh
 if [ -z "${MCP_CONFORMANCE_BIN:-}" ]; then
   # A no-op when `cargo test` (which builds examples) or an earlier run built it already.
-  nice cargo build --release --locked --example conformance
+  nice cargo build --release --locked -p mcp-platform --example conformance
   MCP_CONFORMANCE_BIN=$MCP_BIN_DIR/examples/conformance
 fi
 NODE=$MCP_NODE_DIR/node_modules/.bin/node
@@ -32,11 +32,11 @@ mkdir -p "$OUT"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 # The suites address the server as localhost (dns-rebinding-protection needs a loopback name)
-# and send that page's Origin; the Host allow-list is the product's loopback default.
+# and send that page's Origin: the product's defaults (loopback hosts, hence loopback origins)
+# pass it with nothing configured.
 URL=http://localhost:$PORT/mcp
 APP__HTTP__ADDR=127.0.0.1:$PORT \
 APP__ADMIN__ADDR=127.0.0.1:$(free_port) \
-APP__HTTP__ALLOWED_ORIGINS=http://localhost:$PORT \
 APP__SHUTDOWN__DRAIN_DELAY_MS=0 \
 APP__LOG__FORMAT=json \
   "$MCP_CONFORMANCE_BIN" >"$OUT/server.log" 2>&1 &

@@ -6,6 +6,8 @@ export MCP_SERVICE_NAME=${MCP_SERVICE_NAME:-$(sed -n 's/^name = "\(.*\)"$/\1/p' 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MCP_CACHE/target}
 export MCP_VENV=$MCP_CACHE/venv
 export MCP_NODE_DIR=$MCP_CACHE/node
+# The collector scripts/bootstrap.sh builds from otel-collector/otelcol.
+export MCP_OTELCOL_BIN=${MCP_OTELCOL_BIN:-$MCP_CACHE/otelcol/otelcol-mcp}
 export PATH=$MCP_NODE_DIR/node_modules/.bin:$MCP_VENV/bin:$PATH
 # On Linux the binaries are linked fully static (glibc, crt-static), exactly as the Dockerfile
 # builds them, so the tests exercise the binary that ships. `--target` keeps build scripts and

@@ -83,7 +83,7 @@ def test_readme_quick_start_commands(tmp_path):
             time.sleep(0.2)
         else:
             raise AssertionError(f"not ready after cargo run:\n{server.log()}")
-        smoke = subprocess.run([*cargo, "--bin", "mcp-smoke", "--", server.url],
+        smoke = subprocess.run([*cargo, "-p", "mcp-smoke", "--", server.url],
                                capture_output=True, text=True, timeout=600)
         assert smoke.returncode == 0, smoke.stderr
         assert smoke.stdout.count("pong! taskId=local") == 2, smoke.stdout

@@ -1,8 +1,12 @@
-"""Every dashboard panel and alert rule against live data: the real service, a real Prometheus
-scraping it every second with the alert rules loaded, and scripts/load.py (what `just load`
-runs) as traffic. A panel naming a metric or label the service does not emit fails here.
+"""Every dashboard panel and alert rule against live data, from two sources:
+  scraped        the real service, a real Prometheus scraping it every second with the alert
+                 rules loaded, and scripts/load.py (what `just load` runs) as traffic;
+  remote-written what Amazon Managed Prometheus holds: the same Prometheus fed only by the real
+                 collector on the shipped otel-collector/ecs.yaml (e2e/ecs_sidecar.py), which adds
+                 the task ARN as `instance` and the otel_scope_* labels.
+A panel naming a metric or label the service does not emit, or that the collector changes, fails.
 
-What Prometheus returned is written to e2e/.results/dashboards-live.json."""
+What Prometheus returned is written to e2e/.results/dashboards-live-<source>.json."""
 import json
 import math
 import subprocess
@@ -11,15 +15,30 @@ import sys
 import pytest
 
 import dash_promql as dp
-from conftest import ROOT, start_server
+from conftest import ROOT, SERVICE_NAME, start_server
 from dash_prometheus import running_prometheus
+from ecs_sidecar import run_load
 
-RATE_INTERVAL = "1m"  # covers the whole load run, which ends seconds before the queries
-RESULTS = ROOT / "e2e/.results/dashboards-live.json"
+# Windows that cover the whole load run: scraped, it ends seconds before the queries; remote-written,
+# up to a 15 s scrape plus a 30 s metrics batch before.
+RATE_INTERVAL = {"scraped": "1m", "remote-written": "3m"}
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
+@pytest.fixture(scope="module", params=["scraped", "remote-written"])
+def live(request, tmp_path_factory):
+    if request.param == "remote-written":
+        task = request.getfixturevalue("ecs_task")
+        # Other suites run between the task's own load and these queries: a fresh load keeps
+        # the rate windows covered, however long that took.
+        calls = f'sum(mcp_server_operation_duration_seconds_count{{job="{SERVICE_NAME}"}})'
+        before = float(task.amp.query(calls)[0]["value"][1])
+        load = run_load(task.server.url, 4)
+        task.amp.wait_for(f"{calls} >= {before + load['requests']}", "the fresh load remote-written",
+                          timeout=90)
+        record = {"load": load}
+        yield task.amp, record, RATE_INTERVAL[request.param]
+        write_results(request.param, record)
+        return
     tmp = tmp_path_factory.mktemp("dash-live")
     # A little simulated work in ping, so latency panels show more than the first bucket.
     server = start_server(tmp, {"APP__TOOLS__PING__DELAY_MS": "20"})
@@ -37,11 +56,16 @@ def live(tmp_path_factory):
             prom.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="{dp.JOB}"}}',
                           "the recording rules evaluated")
             record = {"load": summary}
-            yield prom, record
-            RESULTS.parent.mkdir(exist_ok=True)
-            RESULTS.write_text(json.dumps(record, indent=2))
+            yield prom, record, RATE_INTERVAL[request.param]
+            write_results(request.param, record)
     finally:
         server.stop(9)
+
+
+def write_results(source: str, record: dict):
+    path = ROOT / f"e2e/.results/dashboards-live-{source}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
 
 
 def finite(result: list[dict]) -> list[dict]:
@@ -49,8 +73,8 @@ def finite(result: list[dict]) -> list[dict]:
 
 
 def test_every_panel_query_returns_data(live):
-    prom, record = live
-    queries = dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL)
+    prom, record, rate_interval = live
+    queries = dp.panel_queries(dp.load_dashboard(), rate_interval)
     record["panels"] = {q.name: {"expr": q.expr, "result": prom.query(q.expr)} for q in queries}
     empty = [f"{name}: {r['expr']}" for name, r in record["panels"].items() if not finite(r["result"])]
     assert not empty, "panels without data:\n" + "\n".join(empty)
@@ -58,21 +82,21 @@ def test_every_panel_query_returns_data(live):
 
 
 def test_recording_rules_return_data(live):
-    prom, record = live
+    prom, record, _ = live
     records = [q for q in dp.rule_queries() if q.kind == "record"]
     record["records"] = {q.name: prom.query(f'{q.name}{{job="{dp.JOB}"}}') for q in records}
     assert all(finite(r) for r in record["records"].values()), record["records"]
 
 
 def test_every_selector_and_label_exists_in_what_the_service_emits(live):
-    prom, _ = live
-    queries = dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL) + dp.rule_queries()
+    prom, _, rate_interval = live
+    queries = dp.panel_queries(dp.load_dashboard(), rate_interval) + dp.rule_queries()
     problems = [f"{q.name}: {p}" for q in queries for p in dp.unmatched(prom.query, q.expr)]
     assert not problems, "\n".join(problems)
 
 
 def test_alerts_evaluate_cleanly_and_none_fires_under_healthy_load(live):
-    prom, record = live
+    prom, record, _ = live
     rules = prom.rules()
     assert {r["name"] for r in rules if r["type"] == "alerting"} == \
         {q.name for q in dp.rule_queries() if q.kind == "alert"}
@@ -85,8 +109,8 @@ def test_alerts_evaluate_cleanly_and_none_fires_under_healthy_load(live):
 
 
 def test_checks_fail_for_a_metric_or_label_the_service_does_not_emit(live):
-    prom, _ = live
-    real = next(q for q in dp.panel_queries(dp.load_dashboard(), RATE_INTERVAL)
+    prom, _, rate_interval = live
+    real = next(q for q in dp.panel_queries(dp.load_dashboard(), rate_interval)
                 if "gen_ai_tool_name" in q.expr and "_count" in q.expr)
     misnamed = real.expr.replace("mcp_server_operation_duration_seconds_count",
                                  "mcp_server_operation_duration_seconds_total")

@@ -1,5 +1,7 @@
-"""`just dev` without Docker, as a developer runs it: rotel, prometheus and the service come up,
-see each other, and `just dev-down` stops exactly them. The prebuilt binary stands in for cargo;
+"""`just dev` without Docker, as a developer runs it: the collector of otel-collector/otelcol on
+local.yaml, prometheus and the service come up, see each other (the collector scrapes the service
+and remote-writes to prometheus, as the ECS sidecar does to AMP), and `just dev-down` stops
+exactly them. The prebuilt binary stands in for cargo;
 every port and the state folder are moved so a developer's own `just dev` is left alone."""
 import json
 import os
@@ -54,12 +56,13 @@ def traced_ping(url: str, trace_id: str) -> dict:
 
 def test_just_dev_native_starts_the_loop_and_dev_down_stops_it(tmp_path):
     dev_dir = tmp_path / "dev"
-    addr = {k: f"127.0.0.1:{free_port()}" for k in ("http", "admin", "prom", "grpc", "otlp")}
+    addr = {k: f"127.0.0.1:{free_port()}" for k in ("http", "admin", "prom", "grpc", "otlp", "health")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP__", "OTEL_", "DEV_"))}
     env.update({"DEV_DIR": str(dev_dir), "DEV_MODE": "native", "MCP_SERVER_BIN": SERVER_BIN,
                 "APP__HTTP__ADDR": addr["http"], "APP__ADMIN__ADDR": addr["admin"],
                 "DEV_PROMETHEUS_ADDR": addr["prom"], "DEV_OTLP_GRPC_ADDR": addr["grpc"],
-                "DEV_OTLP_HTTP_ADDR": addr["otlp"], "DEV_SCRAPE_INTERVAL": "1s"})
+                "DEV_OTLP_HTTP_ADDR": addr["otlp"], "DEV_COLLECTOR_HEALTH_ADDR": addr["health"],
+                "DEV_SCRAPE_INTERVAL": "1s"})
     up = just("dev", env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -69,22 +72,24 @@ def test_just_dev_native_starts_the_loop_and_dev_down_stops_it(tmp_path):
             assert where in up.stdout, where
         pids = {name: int(pid) for name, pid, _ in
                 (line.split(" ", 2) for line in (dev_dir / "pids").read_text().splitlines())}
-        assert set(pids) == {"rotel", "prometheus", SERVICE_NAME}
+        assert set(pids) == {"otelcol", "prometheus", SERVICE_NAME}
         assert all(alive(p) for p in pids.values())
 
-        # Prometheus scrapes the service under the job the dashboards use, rules loaded.
+        # The collector scrapes the service under the job the dashboards use and remote-writes
+        # (its scope label shows the path), and prometheus has the rules loaded.
         prom = PromAPI(f"http://{addr['prom']}")
-        prom.wait_for(f'up{{job="{SERVICE_NAME}"}} == 1', "prometheus scraping the service's admin port")
+        prom.wait_for(f'up{{job="{SERVICE_NAME}", otel_scope_name!=""}} == 1',
+                      "the collector's scrape of the service's admin port, remote-written")
         rule_groups = {g["name"] for g in prom.get("/api/v1/rules")["groups"]}
         shipped = {g["name"] for g in yaml.safe_load(
             (ROOT / f"dashboards/alerts/{SERVICE_NAME}.rules.yaml").read_text())["groups"]}
         assert rule_groups == shipped
 
-        # A request's span reaches rotel under the trace id the caller sent.
+        # A request's span reaches the collector under the trace id the caller sent.
         trace_id = secrets.token_hex(16)
         assert "pong" in json.dumps(traced_ping(f"http://{addr['http']}/mcp", trace_id))
         wait_until(lambda: trace_id in (dev_dir / "traces.log").read_text(),
-                   "the request's span in rotel's trace log")
+                   "the request's span in the collector's log")
 
         load = just("load", "--url", f"http://{addr['http']}/mcp", "--duration", "1",
                     "--concurrency", "2", env=env, timeout=60)

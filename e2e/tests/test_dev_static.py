@@ -19,8 +19,12 @@ ECS = ROOT / "otel-collector/ecs.yaml"
 DESIGN = ROOT.parent / "shared/DESIGN.md"
 
 
-def load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text())
+def load(path: Path, env: dict | None = None) -> dict:
+    """The file as the collector reads it: `${env:NAME:-default}` from `env`, else the default
+    (local.yaml's defaults are the compose setup; dev/up.sh sets the native one)."""
+    text = re.sub(r"\$\{env:(\w+):-([^}]*)\}", lambda m: (env or {}).get(m.group(1), m.group(2)),
+                  path.read_text())
+    return yaml.safe_load(text)
 
 
 def design_ports() -> dict:
@@ -80,11 +84,15 @@ def test_compose_prometheus_config_is_valid_and_loads_the_mounted_rules():
 
 
 def test_collector_pipelines_only_use_defined_components_and_use_them_all():
-    cfg = load(LOCAL)
-    used = {"extensions": set(cfg["service"]["extensions"])}
-    for pipeline in cfg["service"]["pipelines"].values():
-        for kind in ("receivers", "processors", "exporters"):
-            used.setdefault(kind, set()).update(pipeline[kind])
+    used: dict[str, set] = {}
+    native = dict(re.findall(r"(DEV_TRACES_EXPORTER)=(\S+)", (DEV / "up.sh").read_text()))
+    assert native, "dev/up.sh no longer picks the native traces exporter"
+    for env in ({}, native):  # compose; native
+        cfg = load(LOCAL, env)
+        used.setdefault("extensions", set()).update(cfg["service"]["extensions"])
+        for pipeline in cfg["service"]["pipelines"].values():
+            for kind in ("receivers", "processors", "exporters"):
+                used.setdefault(kind, set()).update(pipeline[kind])
     for kind, names in used.items():
         assert names == set(cfg[kind]), f"{kind}: used {sorted(names)}, defined {sorted(cfg[kind])}"
 

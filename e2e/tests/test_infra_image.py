@@ -14,13 +14,9 @@ import pytest
 import requests
 
 from conftest import SERVER_BIN, free_port
-from infra_hcl import Module, Unknown
+from ecs_task import PUBLIC_HOST, task_environment
+from infra_hcl import Module
 from infra_tools import ROOT
-
-PUBLIC_HOST = "mcp.example.com"
-# What Terraform only knows at apply time, as it would be for a stack with a domain.
-APPLY_TIME = {"APP__HTTP__ALLOWED_HOSTS": PUBLIC_HOST,
-              "APP__AUTH__RESOURCE": f"https://{PUBLIC_HOST}/mcp"}
 
 
 @pytest.fixture(scope="module")
@@ -77,20 +73,8 @@ def test_healthcheck_gives_up_on_a_hung_listener(binary):
     assert code == 1 and elapsed < 4, (code, elapsed)
 
 
-def _task_environment() -> dict:
-    tf = Module.load()
-    ev = tf.evaluator()
-    env = {}
-    for name, raw in tf.locals["app_environment"].items():
-        try:
-            env[name] = ev.value(raw)
-        except Unknown:
-            env[name] = APPLY_TIME[name]
-    return env
-
-
 def test_task_environment_is_accepted_and_alb_health_checks_pass(binary, server_factory):
-    env = _task_environment()
+    env = task_environment()
     # The listeners move to free ports, and traces to a closed one; everything else is verbatim.
     env.pop("APP__HTTP__ADDR")
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"

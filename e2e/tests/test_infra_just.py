@@ -1,6 +1,8 @@
 """`just publish` / `just deploy` drive aws, docker and terraform in the right order with the right
 arguments. The three CLIs are stand-ins on PATH that record their arguments and answer like the
-real ones, since no AWS account or Docker engine is reachable here."""
+real ones, since no AWS account or Docker engine is reachable here. The terraform stand-in knows
+only `output -raw ecr_repository_url`; test_infra_workflow.py runs the recipes against a real
+terraform."""
 from __future__ import annotations
 
 import os
@@ -12,36 +14,23 @@ from pathlib import Path
 import pytest
 
 from conftest import SERVICE_NAME
-from infra_tools import ROOT
+from infra_tools import ROOT, install_cli_stand_ins
 
 REPO_URL = f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{SERVICE_NAME}"
 JUST = Path(sys.executable).parent / "just"
-
-STUB = """#!/usr/bin/env bash
-echo "$(basename "$0") $*" >> "$CALLS"
-case "$(basename "$0") $*" in
-  "terraform -chdir=infra output -raw ecr_repository_url") printf %s "$REPO_URL" ;;
-  "terraform -chdir=infra output -raw region") printf eu-west-1 ;;
-  "aws ecr describe-images"*) exit "$IMAGE_EXISTS_EXIT" ;;
-  "aws ecr get-login-password"*) echo secret-password ;;
-  "docker login"*) [ "$(cat)" = secret-password ] || exit 9 ;;
-esac
-"""
-
 
 @pytest.fixture
 def run_just(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("aws", "docker", "terraform"):
-        (bin_dir / tool).write_text(STUB)
-        (bin_dir / tool).chmod(0o755)
+    install_cli_stand_ins(bin_dir, "aws", "docker", "terraform")
     calls = tmp_path / "calls"
 
-    def run(*args: str, image_exists: bool = False) -> tuple[subprocess.CompletedProcess, list[str]]:
+    def run(*args: str, image_exists: bool = False,
+            repo_url: str = REPO_URL) -> tuple[subprocess.CompletedProcess, list[str]]:
         calls.write_text("")
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
-               "REPO_URL": REPO_URL, "IMAGE_EXISTS_EXIT": "0" if image_exists else "254"}
+               "REPO_URL": repo_url, "IMAGE_EXISTS_EXIT": "0" if image_exists else "254"}
         proc = subprocess.run([str(JUST), *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=60)
         return proc, calls.read_text().splitlines()
@@ -52,21 +41,28 @@ def run_just(tmp_path):
 def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
     proc, calls = run_just("deploy", "v1.2.3", "-auto-approve")
     assert proc.returncode == 0, proc.stderr
-    assert calls[:3] == [
+    assert calls[:2] == [
         "terraform -chdir=infra output -raw ecr_repository_url",
-        "terraform -chdir=infra output -raw region",
         f"aws ecr describe-images --region eu-west-1 --repository-name {SERVICE_NAME} "
         "--image-ids imageTag=v1.2.3",
     ]
     # The two ends of `aws ... | docker login` start together, in either order.
-    assert set(calls[3:5]) == {
+    assert set(calls[2:4]) == {
         "aws ecr get-login-password --region eu-west-1",
         "docker login --username AWS --password-stdin 210987654321.dkr.ecr.eu-west-1.amazonaws.com",
     }
-    assert calls[5:] == [
+    assert calls[4:] == [
         f"docker buildx build --platform linux/amd64 --provenance=false --build-arg GIT_SHA=v1.2.3 -t {REPO_URL}:v1.2.3 --push .",
         "terraform -chdir=infra apply -var image_tag=v1.2.3 -auto-approve",
     ]
+
+
+def test_publish_takes_the_region_from_the_registry_host_in_any_partition(run_just):
+    china = f"210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/{SERVICE_NAME}"
+    proc, calls = run_just("publish", "v1.2.3", repo_url=china)
+    assert proc.returncode == 0, proc.stderr
+    assert "aws ecr get-login-password --region cn-north-1" in calls
+    assert f"docker login --username AWS --password-stdin {china.split('/')[0]}" in calls
 
 
 def test_publish_skips_a_tag_already_in_the_registry(run_just):

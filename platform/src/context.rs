@@ -74,10 +74,6 @@ impl RequestContext {
         self.0.request_id.to_str().unwrap_or_default()
     }
 
-    pub fn request_id_header(&self) -> &HeaderValue {
-        &self.0.request_id
-    }
-
     /// When the request arrived.
     pub fn received(&self) -> Instant {
         self.0.received

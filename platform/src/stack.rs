@@ -64,13 +64,14 @@ where
     E: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     E::Future: Send + 'static,
 {
+    let origins = OriginGuard::new(settings);
     let mcp = ServiceBuilder::new()
-        .option_layer(cors::layer(settings, mcp::REQUEST_HEADERS))
+        .option_layer(cors::layer(&origins, mcp::REQUEST_HEADERS))
         .layer(from_fn_with_state(
             InFlight::new(settings.max_in_flight),
             shed::shed,
         ))
-        .layer(from_fn_with_state(OriginGuard::new(settings), guard::guard))
+        .layer(from_fn_with_state(origins, guard::guard))
         .layer(from_fn_with_state(
             Deadline(settings.request_timeout()),
             deadline::deadline,

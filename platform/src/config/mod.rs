@@ -105,6 +105,11 @@ impl<T> Settings<T> {
             "http.header_read_timeout_ms",
             self.http.header_read_timeout_ms,
         )?;
+        positive(
+            "http.first_byte_timeout_ms",
+            self.http.first_byte_timeout_ms,
+        )?;
+        positive("http.max_connections", self.http.max_connections as u64)?;
         // Port 0 (tests) picks a free port for each.
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return Err(ConfigError::new(
@@ -282,6 +287,24 @@ mod tests {
                 "9999999999999999999",
                 "APP__HTTP__MAX_IN_FLIGHT",
                 "up to 1000000",
+            ),
+            (
+                "APP__HTTP__FIRST_BYTE_TIMEOUT_MS",
+                "0",
+                "APP__HTTP__FIRST_BYTE_TIMEOUT_MS",
+                "positive",
+            ),
+            (
+                "APP__HTTP__MAX_CONNECTIONS",
+                "lots",
+                "APP__HTTP__MAX_CONNECTIONS",
+                "lots",
+            ),
+            (
+                "APP__HTTP__MAX_CONNECTIONS",
+                "0",
+                "APP__HTTP__MAX_CONNECTIONS",
+                "positive",
             ),
             ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
             ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),

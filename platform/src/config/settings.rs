@@ -34,6 +34,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub max_in_flight: usize,
     pub header_read_timeout_ms: u64,
+    pub first_byte_timeout_ms: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +112,9 @@ impl HttpSettings {
     }
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
+    }
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.first_byte_timeout_ms)
     }
 }
 

@@ -1,5 +1,8 @@
 //! DNS-rebinding protection for the MCP endpoint: the `Host` must be an allowed host name and a
-//! browser `Origin`, when present, an allowed origin. Health routes are not guarded (the ALB's
+//! browser `Origin`, when present, an allowed origin. While only loopback hosts are allowed (the
+//! default), loopback origins (`http://localhost:<port>`, `http://127.0.0.1:<port>`,
+//! `http://[::1]:<port>`) are allowed too: a web client on the same machine works unconfigured,
+//! and a rebinding page still has a foreign origin. Health routes are not guarded (the ALB's
 //! health checker sends the task IP as Host).
 
 use std::sync::Arc;
@@ -31,7 +34,12 @@ pub struct OriginGuard {
     hosts: Option<Arc<[String]>>,
     /// Lower-case `scheme://host[:port]`; `None` = any origin.
     origins: Option<Arc<[String]>>,
+    /// Only loopback hosts are allowed, so loopback origins are too.
+    loopback_origins: bool,
 }
+
+/// The host names of this machine's loopback interface, as a `Host` header names them.
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
 impl OriginGuard {
     pub fn new(settings: &HttpSettings) -> Self {
@@ -52,10 +60,24 @@ impl OriginGuard {
                 .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_owned())
                 .collect()
         });
+        let loopback_origins = hosts.as_ref().is_some_and(|hosts: &Arc<[String]>| {
+            hosts.iter().all(|h| LOOPBACK_HOSTS.contains(&h.as_str()))
+        });
         Self {
             hosts,
             origins: normalise(&settings.allowed_origins),
+            loopback_origins,
         }
+    }
+
+    /// Every origin is allowed (`*`).
+    pub fn any_origin(&self) -> bool {
+        self.origins.is_none()
+    }
+
+    /// No origin is allowed: browsers are refused.
+    pub fn no_origin(&self) -> bool {
+        !self.loopback_origins && self.origins.as_ref().is_some_and(|o| o.is_empty())
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -66,15 +88,36 @@ impl OriginGuard {
         allowed.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
-    fn origin_allowed(&self, origin: &str) -> bool {
+    pub fn origin_allowed(&self, origin: &str) -> bool {
         match &self.origins {
             None => true,
             Some(allowed) => {
                 let origin = origin.trim_end_matches('/');
                 allowed.iter().any(|o| o.eq_ignore_ascii_case(origin))
+                    || (self.loopback_origins && is_loopback_origin(origin))
             }
         }
     }
+}
+
+/// `http://localhost`, `http://127.0.0.1` or `http://[::1]`, with or without a port.
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
+    let (name, port) = match authority.strip_prefix("[::1]") {
+        Some(port) => ("::1", port),
+        None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+    };
+    (port.is_empty() || is_port(port))
+        && LOOPBACK_HOSTS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// `:` and one to five digits.
+fn is_port(port: &str) -> bool {
+    port.strip_prefix(':').is_some_and(|digits| {
+        (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// `example.com:443` -> `example.com`, `[::1]:8080` -> `::1`.
@@ -157,6 +200,42 @@ mod tests {
             assert!(!g.host_allowed(bad), "{bad}");
         }
         assert!(guard("*", "").host_allowed("anything.example"));
+    }
+
+    #[test]
+    fn loopback_origins_pass_while_only_loopback_hosts_are_allowed() {
+        let default = guard("localhost,127.0.0.1,::1", "");
+        assert!(!default.no_origin());
+        for ok in [
+            "http://localhost:5173",
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000",
+            "http://localhost",
+            "http://LOCALHOST:1/",
+        ] {
+            assert!(default.origin_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "http://localhost:80.evil.example",
+            "http://127.0.0.2:80",
+            "http://[::1]x:80",
+            "http://[::1]:80:80",
+            "http://localhost:",
+            "http://localhost:123456",
+            "http://user@localhost:80",
+            "https://localhost:8443",
+            "null",
+            "",
+        ] {
+            assert!(!default.origin_allowed(bad), "{bad}");
+        }
+        // Behind a load balancer (a public host allowed), only configured origins pass.
+        let public = guard("mcp.example.com,localhost", "");
+        assert!(public.no_origin());
+        assert!(!public.origin_allowed("http://localhost:5173"));
+        assert!(!guard("*", "").origin_allowed("http://localhost:5173"));
     }
 
     #[test]

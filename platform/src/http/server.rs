@@ -1,5 +1,6 @@
-//! Listeners and lifecycle: bind, serve with `TCP_NODELAY` and a header-read timeout, and on
-//! SIGTERM/SIGINT drain the way an ECS task behind an ALB must (see [`Server::run`]).
+//! Listeners and lifecycle: bind, serve with `TCP_NODELAY`, a first-byte and a header-read
+//! deadline and a cap on open connections, and on SIGTERM/SIGINT drain the way an ECS task
+//! behind an ALB must (see [`Server::run`]).
 
 use std::{
     future::Future,
@@ -18,11 +19,20 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::{config::Settings, telemetry};
+use crate::{
+    config::Settings,
+    telemetry::{
+        self,
+        metrics::{labels, names, refused},
+    },
+};
 
 /// Whether the public listener should receive traffic (`/readyz`).
 #[derive(Debug, Clone, Default)]
@@ -41,7 +51,8 @@ impl Readiness {
 pub struct Server {
     public: TcpListener,
     admin: TcpListener,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
+    max_connections: usize,
     drain_delay: Duration,
     grace: Duration,
 }
@@ -63,7 +74,12 @@ impl Server {
         Ok(Self {
             public,
             admin,
-            header_read_timeout: settings.http.header_read_timeout(),
+            limits: ConnectionLimits {
+                header_read: settings.http.header_read_timeout(),
+                first_byte: settings.http.first_byte_timeout(),
+                slots: None,
+            },
+            max_connections: settings.http.max_connections,
             drain_delay: settings.shutdown.drain_delay(),
             grace: settings.shutdown.grace(),
         })
@@ -96,16 +112,22 @@ impl Server {
         shutdown: impl Future<Output = ()>,
     ) {
         let stop_accepting = CancellationToken::new();
+        // Only the public listener's connections are capped and counted: the admin listener is
+        // loopback, and a full public listener must not hide the metrics that show it.
+        let public_limits = ConnectionLimits {
+            slots: Some(Arc::new(Semaphore::new(self.max_connections))),
+            ..self.limits.clone()
+        };
         let public = tokio::spawn(accept_loop(
             self.public,
             app,
-            self.header_read_timeout,
+            public_limits,
             stop_accepting.clone(),
         ));
         let admin = tokio::spawn(accept_loop(
             self.admin,
             admin,
-            self.header_read_timeout,
+            self.limits,
             stop_accepting.clone(),
         ));
         readiness.set(true);
@@ -145,10 +167,41 @@ impl Server {
     }
 }
 
+/// What a listener allows a connection before and while it sends requests.
+#[derive(Clone)]
+struct ConnectionLimits {
+    /// For the request head, and for a kept-alive connection's next request (hyper runs one
+    /// timer for both).
+    header_read: Duration,
+    /// For a new connection's first byte: hyper's header timer starts only once the first bytes
+    /// have told HTTP/1 from HTTP/2, so a connection that sends nothing is held until this ends.
+    first_byte: Duration,
+    /// Open connections allowed; `None`: not capped nor counted.
+    slots: Option<Arc<Semaphore>>,
+}
+
+/// A connection's place among the open ones: counted in the gauge until it closes.
+struct OpenConnection(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
+
+impl OpenConnection {
+    /// `None` when every place is taken.
+    fn admit(slots: &Arc<Semaphore>) -> Option<Self> {
+        let permit = slots.clone().try_acquire_owned().ok()?;
+        metrics::gauge!(names::OPEN_CONNECTIONS).increment(1.0);
+        Some(Self(permit))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(names::OPEN_CONNECTIONS).decrement(1.0);
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) -> GracefulShutdown {
     // Watches every connection, so the caller can wait for them once accepting has stopped.
@@ -157,8 +210,9 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read);
     builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return graceful,
@@ -172,6 +226,18 @@ async fn accept_loop(
                 }
             },
         };
+        let open = match &limits.slots {
+            Some(slots) => match OpenConnection::admit(slots) {
+                Some(open) => Some(open),
+                None => {
+                    // Closed at once (dropped): a queue of them would hold what the cap saves.
+                    refuse(refused::CONNECTION_LIMIT);
+                    tracing::warn!("connection refused: too many connections open");
+                    continue;
+                }
+            },
+            None => None,
+        };
         // Without it, small responses wait for the peer's delayed ACK (~40 ms each).
         let _ = stream.set_nodelay(true);
         let service = app
@@ -180,14 +246,33 @@ async fn accept_loop(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte = limits.first_byte;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _open = open;
+            // Also ends on end of stream or an error, which hyper then handles as a close.
+            if tokio::time::timeout(first_byte, stream.peek(&mut [0u8]))
+                .await
+                .is_err()
+            {
+                refuse(refused::FIRST_BYTE_TIMEOUT);
+                tracing::debug!("connection closed: nothing sent within the first-byte deadline");
+                return;
+            }
+            let conn = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
+            let _ = watcher.watch(conn).await;
         });
     }
+}
+
+fn refuse(reason: &'static str) {
+    metrics::counter!(names::REFUSED_CONNECTIONS, labels::REASON => reason).increment(1);
 }
 
 /// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once.

@@ -96,7 +96,7 @@ mod tests {
     fn task_id_is_the_last_arn_segment() {
         let t: EcsTask = serde_json::from_str(
             r#"{"TaskARN":"arn:aws:ecs:eu-west-1:123456789012:task/mcp/4f1c2d3e","Cluster":"mcp",
-                "Family":"weather","Revision":"7","AvailabilityZone":"eu-west-1a","LaunchType":"FARGATE"}"#,
+                "Family":"some-service","Revision":"7","AvailabilityZone":"eu-west-1a","LaunchType":"FARGATE"}"#,
         )
         .unwrap();
         assert_eq!(t.task_id(), "4f1c2d3e");

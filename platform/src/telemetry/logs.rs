@@ -4,9 +4,16 @@
 //!
 //! JSON lines are written by a background thread: a request never waits on stdout (a pipe to
 //! the container runtime can stall), and under load many lines leave in one write. The queue is
-//! bounded and never drops a line; when it is full, logging waits.
+//! bounded: while stdout takes nothing (a stuck log driver) and the queue is full, new lines are
+//! dropped rather than stopping the service. They are counted (`log.lines_dropped`, see
+//! [`dropped_lines`]) and, once stdout takes lines again, one line reports how many were lost.
 
-use std::{cell::RefCell, fmt, io::Write as _, sync::Mutex};
+use std::{
+    cell::RefCell,
+    fmt,
+    io::{self, Write as _},
+    sync::{Arc, Mutex, OnceLock},
+};
 
 use opentelemetry_sdk::trace::SdkTracer;
 use tracing::{
@@ -14,7 +21,7 @@ use tracing::{
     field::{Field, Visit},
     span,
 };
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
     field::{MakeVisitor, VisitFmt, VisitOutput},
@@ -40,13 +47,26 @@ const CONTEXT_SPAN: &str = "http.server";
 /// ...and, while spans are exported, the MCP operation's (its span id). rmcp runs the handler in
 /// a task that enters only this span, which leads to the HTTP span above it.
 const MCP_SPAN: &str = "mcp.server";
-/// Lines waiting for the writer thread before logging waits for it.
+/// Lines waiting for the writer thread; beyond them, lines are dropped (and counted).
 const QUEUED_LINES: usize = 64 * 1024;
+/// The longest the exit waits for queued lines to reach stdout.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_millis(1500);
 /// Lines gathered into one write to stdout.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// The log writer thread's handle; dropping it writes out what is still queued.
 static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+/// The lines the JSON writer dropped because its queue was full (the latest writer's).
+static DROPPED: Mutex<Option<ErrorCounter>> = Mutex::new(None);
+
+/// How many log lines were dropped so far because stdout took nothing and the queue was full.
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .lock()
+        .ok()
+        .and_then(|counter| counter.as_ref().map(|c| c.dropped_lines() as u64))
+        .unwrap_or(0)
+}
 
 /// Keeps logging on; dropping it writes out the queued lines and stops the writer.
 #[must_use = "logging stops when the guard is dropped"]
@@ -62,7 +82,18 @@ impl Drop for LogGuard {
 /// lines are lost. For the way out of the process.
 pub fn flush() {
     let writer = WRITER.lock().map(|mut w| w.take()).unwrap_or_default();
-    drop(writer);
+    // The guard's drop waits about a second, then prints to stdout that it gave up: with stdout
+    // stuck that print would never return, so the wait is bounded here.
+    let (done, stopped) = std::sync::mpsc::channel();
+    let stopping = std::thread::Builder::new()
+        .name("log-flush".into())
+        .spawn(move || {
+            drop(writer);
+            let _ = done.send(());
+        });
+    if stopping.is_ok() {
+        let _ = stopped.recv_timeout(FLUSH_LIMIT);
+    }
 }
 
 /// The log layer: lines filtered by `level`, JSON through a background writer to `output`
@@ -79,14 +110,10 @@ where
 {
     match format {
         LogFormat::Json => {
-            let (writer, guard) = NonBlockingBuilder::default()
-                .lossy(false)
-                .buffered_lines_limit(QUEUED_LINES)
-                .thread_name("log-writer")
-                .finish(std::io::BufWriter::with_capacity(
-                    WRITE_BUFFER_BYTES,
-                    output,
-                ));
+            let (writer, guard) = json_writer(output);
+            if let Ok(mut slot) = DROPPED.lock() {
+                *slot = Some(writer.error_counter());
+            }
             // Events at the level, and only the platform's spans that carry the context fields: a
             // span no layer wants is never created (without a collector, not even the MCP span).
             let wanted = filter_fn(move |meta| {
@@ -111,6 +138,22 @@ where
             LogGuard(()),
         ),
     }
+}
+
+/// The background writer of JSON lines to `output`: lossy, with drops reported (see the module).
+fn json_writer(output: impl io::Write + Send + 'static) -> (NonBlocking, WorkerGuard) {
+    let dropped = Arc::new(OnceLock::new());
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("log-writer")
+        .finish(ReportDrops {
+            out: io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, output),
+            dropped: dropped.clone(),
+            reported: 0,
+        });
+    let _ = dropped.set(writer.error_counter());
+    (writer, guard)
 }
 
 /// Sends the `tracing` spans the service's tools open to OpenTelemetry, whatever the log level.
@@ -305,6 +348,44 @@ impl JsonLogLayer {
     }
 }
 
+/// The writer thread's output: after a line is through (stdout took it, or the buffer did),
+/// reports the lines dropped since the last report in a line of its own. The writer thread is
+/// the one place that knows stdout flows again; tracing-appender counts drops but never says so
+/// in the log.
+struct ReportDrops<W: io::Write> {
+    out: io::BufWriter<W>,
+    /// Set once the writer exists (it makes the counter).
+    dropped: Arc<OnceLock<ErrorCounter>>,
+    reported: usize,
+}
+
+impl<W: io::Write> io::Write for ReportDrops<W> {
+    /// Called with one whole line at a time.
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.out.write_all(line)?;
+        let dropped = self.dropped.get().map_or(0, ErrorCounter::dropped_lines);
+        if dropped > self.reported {
+            let mut report = Line::new();
+            report.value("timestamp", &format_args!("{}", Now));
+            report.value("level", "WARN");
+            report.value(
+                "message",
+                "log lines dropped: stdout took nothing and the queue was full",
+            );
+            report.value("dropped", &(dropped - self.reported));
+            report.value("dropped_total", &dropped);
+            report.value("target", module_path!());
+            self.out.write_all(report.finish())?;
+            self.reported = dropped;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// The current time as RFC 3339 in UTC, formatted straight into the line.
 struct Now;
 
@@ -433,6 +514,60 @@ mod tests {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             fmt::Debug::fmt(self, f)
         }
+    }
+
+    /// Takes nothing until opened, as a pipe nobody reads.
+    struct Stuck {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        out: Captured,
+    }
+
+    impl io::Write for Stuck {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let (open, opened) = &*self.open;
+            let _open = opened.wait_while(open.lock().unwrap(), |open| !*open);
+            self.out.write(bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_output_drops_lines_without_waiting_then_reports_them() {
+        let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let out = Captured::default();
+        let (writer, guard) = json_writer(Stuck {
+            open: open.clone(),
+            out: out.clone(),
+        });
+        let lines = 4 * QUEUED_LINES;
+        let started = std::time::Instant::now();
+        for n in 0..lines {
+            writer
+                .clone()
+                .write_all(format!("{n}\n").as_bytes())
+                .unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let dropped = writer.error_counter().dropped_lines();
+        assert!(dropped > 0);
+        *open.0.lock().unwrap() = true;
+        open.1.notify_all();
+        drop(guard);
+        let out = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let written = out.lines().filter(|l| !l.starts_with('{')).count();
+        let reports: Vec<serde_json::Value> = out
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0]["dropped"], dropped);
+        assert_eq!(reports[0]["dropped_total"], dropped);
+        assert_eq!(reports[0]["level"], "WARN");
+        // Every line is either written or counted.
+        assert_eq!(written + dropped, lines);
     }
 
     #[test]

@@ -18,8 +18,11 @@ pub mod names {
     pub const HTTP_ACTIVE_REQUESTS: &str = "http.server.active_requests";
     pub const SHED_REQUESTS: &str = "http.server.shed_requests";
     pub const REQUEST_TIMEOUTS: &str = "http.server.request_timeouts";
+    pub const OPEN_CONNECTIONS: &str = "http.server.open_connections";
+    pub const REFUSED_CONNECTIONS: &str = "http.server.refused_connections";
     pub const MCP_OPERATION_DURATION: &str = "mcp.server.operation.duration";
     pub const SPANS_DROPPED: &str = "otel.spans_dropped";
+    pub const LOG_LINES_DROPPED: &str = "log.lines_dropped";
     /// Ours (not a convention); one name whatever the service is called, so dashboards work
     /// for every service. The service is its `service_name` label.
     pub const BUILD_INFO: &str = "mcp_server.build_info";
@@ -36,6 +39,14 @@ pub mod labels {
     pub const MCP_PROTOCOL_VERSION: &str = "mcp_protocol_version";
     pub const GEN_AI_TOOL_NAME: &str = "gen_ai_tool_name";
     pub const REASON: &str = "reason";
+}
+
+/// Why a connection was closed before any request (`reason` of `http.server.refused_connections`).
+pub mod refused {
+    /// Over `http.max_connections`.
+    pub const CONNECTION_LIMIT: &str = "connection_limit";
+    /// Nothing sent within `http.first_byte_timeout_ms`.
+    pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
 }
 
 /// Semantic-convention advisory buckets for `http.server.request.duration`.
@@ -123,9 +134,21 @@ impl Metrics {
             names::REQUEST_TIMEOUTS,
             "Requests ended by the request deadline."
         );
+        describe_gauge!(
+            names::OPEN_CONNECTIONS,
+            "Connections open on the public listener."
+        );
+        describe_counter!(
+            names::REFUSED_CONNECTIONS,
+            "Connections closed before any request: over the connection limit, or no first byte in time."
+        );
         describe_counter!(
             names::SPANS_DROPPED,
             "Spans not exported (queue full or export failed)."
+        );
+        describe_counter!(
+            names::LOG_LINES_DROPPED,
+            "Log lines dropped because stdout took nothing and the log queue was full."
         );
         describe_gauge!(
             names::BUILD_INFO,
@@ -141,9 +164,14 @@ impl Metrics {
         // Zero-valued series exist from the start, so rates and alerts work before the first event.
         metrics::counter!(names::SHED_REQUESTS).absolute(0);
         metrics::counter!(names::REQUEST_TIMEOUTS).absolute(0);
+        for reason in [refused::CONNECTION_LIMIT, refused::FIRST_BYTE_TIMEOUT] {
+            metrics::counter!(names::REFUSED_CONNECTIONS, labels::REASON => reason).absolute(0);
+        }
+        metrics::gauge!(names::OPEN_CONNECTIONS).set(0.0);
         for reason in ["queue_full", "export_failed"] {
             metrics::counter!(names::SPANS_DROPPED, labels::REASON => reason).absolute(0);
         }
+        metrics::counter!(names::LOG_LINES_DROPPED).absolute(0);
         metrics::gauge!(names::HTTP_ACTIVE_REQUESTS).set(0.0);
         self.process.describe();
     }
@@ -151,6 +179,8 @@ impl Metrics {
     /// The Prometheus text of everything recorded so far (what `/metrics` serves).
     pub fn render(&self) -> String {
         self.process.collect();
+        // Counted by the log writer (which cannot reach the recorder); read when scraped.
+        metrics::counter!(names::LOG_LINES_DROPPED).absolute(super::logs::dropped_lines());
         self.handle.render()
     }
 

@@ -30,7 +30,7 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     json!({ "sub": "user-42", "iss": ISSUER, "aud": RESOURCE, "exp": now() + 300, "iat": now(), "scope": "mcp:call other" })
 }
 
@@ -40,11 +40,11 @@ fn token_with(claims: &Value, kid: &str, signer: &str) -> String {
     jsonwebtoken::encode(&header, claims, &key(signer)).unwrap()
 }
 
-fn token(claims: &Value) -> String {
+pub(crate) fn token(claims: &Value) -> String {
     token_with(claims, "test-key-1", "signing")
 }
 
-async fn start() -> TestServer {
+pub(crate) async fn start() -> TestServer {
     TestServer::start(&[
         ("APP__AUTH__MODE", "jwt"),
         ("APP__AUTH__RESOURCE", RESOURCE),

@@ -160,3 +160,185 @@ fn arbitrary_requests_never_break_the_server() {
     println!("fuzz: {} cases ran", RAN.load(Ordering::Relaxed));
     assert!(RAN.load(Ordering::Relaxed) >= CASES as usize);
 }
+
+const MIXED_CASES: u32 = 1000;
+
+/// A header's value: `None` (not sent), one the server accepts, or a wrong one.
+fn one_of(good: &'static [&'static str], noise: &'static str) -> BoxedStrategy<Option<String>> {
+    prop_oneof![
+        1 => Just(None),
+        3 => prop::sample::select(good).prop_map(|v| Some(v.to_owned())),
+        1 => noise.prop_map(Some),
+    ]
+    .boxed()
+}
+
+/// A valid request of either protocol era, then maybe mutated: cut, a byte changed, bytes put in.
+fn mutated_request() -> impl Strategy<Value = Vec<u8>> {
+    let valid = prop::sample::select(vec![
+        request(1, "tools/call", json!({"name": "ping", "arguments": {}})),
+        request(2, "tools/list", json!({})),
+        request(
+            3,
+            "initialize",
+            json!({"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "p", "version": "1"}}),
+        ),
+        request(
+            4,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": crate::helpers::modern_meta()}),
+        ),
+        request(
+            5,
+            "server/discover",
+            json!({"_meta": crate::helpers::modern_meta()}),
+        ),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+    ]);
+    (
+        valid,
+        0..4u8,
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<u8>(), 1..8),
+    )
+        .prop_map(|(valid, mutation, at, bytes)| {
+            let mut body = valid.into_bytes();
+            let at = at.index(body.len());
+            match mutation {
+                0 => {}
+                1 => body.truncate(at),
+                2 => body[at] = bytes[0],
+                _ => {
+                    body.splice(at..at, bytes);
+                }
+            }
+            body
+        })
+}
+
+/// Every MCP header and the body varied together, against a server with auth on (so tokens are
+/// parsed): only the statuses the README lists, a JSON-RPC error on every refusal, a request id on
+/// every answer, and the next good request served.
+#[test]
+fn mixed_headers_and_bodies_get_only_listed_answers() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(crate::auth::start());
+    let host = server.addr.to_string();
+    let valid_token = format!("Bearer {}", crate::auth::token(&crate::auth::claims()));
+    let client = crate::helpers::client();
+    let token = prop_oneof![
+        1 => Just(None),
+        3 => Just(Some(valid_token.clone())),
+        // A valid token with a character changed (header, claims or signature).
+        2 => any::<prop::sample::Index>().prop_map({
+            let valid_token = valid_token.clone();
+            move |at| {
+                let mut t = valid_token.clone().into_bytes();
+                let at = 7 + at.index(t.len() - 7);
+                t[at] = if t[at] == b'A' { b'B' } else { b'A' };
+                Some(String::from_utf8(t).unwrap())
+            }
+        }),
+        1 => "(Bearer |Basic |bearer )?[ -~]{0,60}".prop_map(Some),
+    ];
+    let headers = (
+        one_of(
+            &["application/json", "application/json; charset=utf-8"],
+            "[ -~]{0,30}",
+        ),
+        one_of(
+            &[
+                "application/json, text/event-stream",
+                "text/event-stream, application/json",
+            ],
+            "[ -~]{0,30}",
+        ),
+        one_of(
+            &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"],
+            "[ -~]{0,12}",
+        ),
+        one_of(
+            &["tools/call", "tools/list", "initialize", "server/discover"],
+            "[ -~]{0,16}",
+        ),
+        one_of(&["ping", "echo"], "[ -~]{0,16}"),
+        one_of(
+            &["http://localhost:5173", "https://evil.example", "null"],
+            "[ -~]{0,30}",
+        ),
+        prop_oneof![
+            3 => Just(Some(host.clone())),
+            1 => prop::sample::select(vec!["localhost", "[::1]:9", "evil.example"]).prop_map(|h| Some(h.to_owned())),
+            1 => "[ -~]{0,20}".prop_map(Some),
+        ],
+        token,
+    );
+    let bodies = prop_oneof![
+        4 => mutated_request(),
+        1 => body(),
+    ];
+    let mut runner = proptest::test_runner::TestRunner::new(Config {
+        cases: MIXED_CASES,
+        ..Config::default()
+    });
+    let ran = AtomicUsize::new(0);
+    runner
+        .run(
+            &(headers, bodies),
+            |((ct, accept, version, method, name, origin, host, auth), body)| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                let mut req = client.post(server.url()).body(body);
+                for (header, value) in [
+                    ("content-type", ct),
+                    ("accept", accept),
+                    ("mcp-protocol-version", version),
+                    ("mcp-method", method),
+                    ("mcp-name", name),
+                    ("origin", origin),
+                    ("host", host),
+                    ("authorization", auth),
+                ] {
+                    if let Some(value) = value {
+                        req = req.header(header, value);
+                    }
+                }
+                let (status, request_id, text) = runtime.block_on(async {
+                    let resp = req.send().await.expect("the server answers");
+                    let id = resp.headers().get("x-request-id").cloned();
+                    (
+                        resp.status().as_u16(),
+                        id,
+                        resp.text().await.unwrap_or_default(),
+                    )
+                });
+                prop_assert!(
+                    [200, 202, 400, 401, 403, 404, 406, 413, 415].contains(&status),
+                    "unexpected status {status}: {text}"
+                );
+                prop_assert!(request_id.is_some(), "no request id ({status}): {text}");
+                if status >= 400 {
+                    let body: Value = serde_json::from_str(&text)
+                        .map_err(|e| TestCaseError::fail(format!("{e}: {status} {text}")))?;
+                    prop_assert!(body["error"]["code"].is_i64(), "no JSON-RPC error: {text}");
+                    prop_assert!(
+                        body["error"]["message"].is_string(),
+                        "no JSON-RPC error: {text}"
+                    );
+                }
+                let (status, _, body) = runtime.block_on(post(
+                    &server,
+                    request(1, "tools/call", json!({"name": "ping", "arguments": {}})),
+                    &[
+                        ("mcp-protocol-version", LEGACY),
+                        ("authorization", &valid_token),
+                    ],
+                ));
+                prop_assert_eq!(status, 200, "the next good request: {}", body);
+                Ok(())
+            },
+        )
+        .unwrap();
+    runtime.block_on(server.stop());
+    println!("mixed fuzz: {} cases ran", ran.load(Ordering::Relaxed));
+    assert!(ran.load(Ordering::Relaxed) >= MIXED_CASES as usize);
+}

@@ -202,3 +202,83 @@ async fn the_header_read_timeout_also_closes_idle_kept_alive_connections() {
     assert!(matches!(closed, Ok(Ok(0))), "expected EOF, got {closed:?}");
     server.stop().await;
 }
+
+/// Reads until the server closes the connection; `None` if it is still open after five seconds.
+async fn closed_within_5s(conn: &mut tokio::net::TcpStream) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut buf)).await;
+    read.ok().map(|_| started.elapsed())
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_first_byte_deadline() {
+    let server = TestServer::start(&[
+        ("APP__HTTP__FIRST_BYTE_TIMEOUT_MS", "300"),
+        ("APP__HTTP__HEADER_READ_TIMEOUT_MS", "60000"),
+    ])
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let held = closed_within_5s(&mut silent).await.expect("closed");
+    assert!(held >= Duration::from_millis(250), "{held:?}");
+    server.stop().await;
+}
+
+/// The first-byte deadline is for new connections only: a kept-alive connection waiting for its
+/// next request (a load balancer's) is governed by the header-read timeout alone.
+#[tokio::test]
+async fn the_first_byte_deadline_spares_kept_alive_connections() {
+    let server = TestServer::start(&[
+        ("APP__HTTP__FIRST_BYTE_TIMEOUT_MS", "200"),
+        ("APP__HTTP__HEADER_READ_TIMEOUT_MS", "60000"),
+    ])
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = [0u8; 1024];
+    for _ in 0..2 {
+        conn.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        // Idle for longer than the first-byte deadline.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_at_once_and_the_held_ones_keep_serving() {
+    let server = TestServer::start(&[("APP__HTTP__MAX_CONNECTIONS", "2")]).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    // Accepted in order: the first two hold the places before the third is looked at.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut over = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let refused = closed_within_5s(&mut over).await.expect("closed");
+    assert!(refused < Duration::from_secs(1), "at once: {refused:?}");
+    let mut buf = [0u8; 1024];
+    held[0]
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let n = held[0].read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // A place freed is a place for the next connection.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, body) = post(
+        &server,
+        request(1, "tools/list", json!({})),
+        &[("mcp-protocol-version", LEGACY)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop().await;
+}

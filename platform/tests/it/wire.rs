@@ -408,3 +408,47 @@ async fn allowed_browser_origins_get_cors() {
     assert!(headers.get("access-control-allow-origin").is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn loopback_origins_pass_on_the_default_hosts_and_nothing_else_changes() {
+    let local = TestServer::start(&[]).await;
+    for origin in [
+        "http://localhost:5173",
+        "http://127.0.0.1:8080",
+        "http://[::1]:3000",
+    ] {
+        let (status, headers, body) = post(
+            &local,
+            ping_body(1),
+            &[("origin", origin), ("mcp-protocol-version", LEGACY)],
+        )
+        .await;
+        assert_eq!(status, 200, "{origin}: {body}");
+        assert_eq!(headers["access-control-allow-origin"], origin);
+    }
+    for origin in ["https://evil.example", "http://localhost.evil.example:80"] {
+        let (status, _, body) = post(
+            &local,
+            ping_body(1),
+            &[("origin", origin), ("mcp-protocol-version", LEGACY)],
+        )
+        .await;
+        assert_eq!(status, 403, "{origin}: {body}");
+    }
+    local.stop().await;
+    // Behind a load balancer (a public host allowed), loopback origins are foreign like any other.
+    let public =
+        TestServer::start(&[("APP__HTTP__ALLOWED_HOSTS", "mcp.example.com,127.0.0.1")]).await;
+    let (status, headers, body) = post(
+        &public,
+        ping_body(1),
+        &[
+            ("origin", "http://localhost:5173"),
+            ("mcp-protocol-version", LEGACY),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(headers.get("access-control-allow-origin").is_none());
+    public.stop().await;
+}
