@@ -135,6 +135,30 @@ def server(tmp_path_factory):
     s.stop(9)
 
 
+# The template's example tools; a service generated without them serves only `ping`.
+EXAMPLE_TOOLS = {"echo", "whoami"}
+
+
+@pytest.fixture(scope="session")
+def listed_tools(tmp_path_factory) -> set[str]:
+    """The tools the binary under test lists."""
+    from mcp_http import tool_names
+    s = start_server(tmp_path_factory.mktemp("tools"))
+    try:
+        return tool_names(s.url)
+    finally:
+        s.stop(9)
+
+
+@pytest.fixture
+def example_tools(listed_tools):
+    """For a check that calls the example tools: skipped when the service does not list them."""
+    missing = EXAMPLE_TOOLS - listed_tools
+    if missing:
+        pytest.skip(f"the service does not list the example tools {sorted(missing)} "
+                    "(generated without them)")
+
+
 @pytest.fixture(scope="session")
 def ecs_task(tmp_path_factory):
     """One ECS task on loopback with the real collector (e2e/ecs_sidecar.py), shared by the suites

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just new-tool NAME`: scaffolds a tool in the service: service/src/tools/NAME.rs (typed arguments
 # with a JSON Schema, a typed result, a span, a log line), its registration line in
-# service/src/tools/mod.rs and a test in service/tests/NAME.rs. Then builds and runs that test.
+# service/src/tools/mod.rs and a test module service/tests/it/NAME.rs. Then builds and runs that test.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -11,8 +11,9 @@ if ! [[ $name =~ ^[a-z][a-z0-9_]{0,39}$ ]]; then
   exit 2
 fi
 tools=service/src/tools
-if [ -e "$tools/$name.rs" ] || grep -q "Toolbox::${name}_router()" "$tools/mod.rs"; then
-  echo "a tool named $name already exists" >&2
+tests=service/tests/it
+if [ -e "$tools/$name.rs" ] || [ -e "$tests/$name.rs" ] || grep -q "Toolbox::${name}_router()" "$tools/mod.rs"; then
+  echo "a tool or test module named $name already exists" >&2
   exit 1
 fi
 type=$(sed -E 's/(^|_)([a-z0-9])/\U\2/g' <<<"$name")
@@ -92,12 +93,16 @@ grep -q "Toolbox::${name}_router()" "$tools/mod.rs" || {
   exit 1
 }
 
-cat >"service/tests/$name.rs" <<EOF
+# The test: a module of the service's one test binary, next to the others.
+sed -i "s/^mod tools;$/mod tools;\nmod $name;/" "$tests/main.rs"
+grep -qx "mod $name;" "$tests/main.rs" || {
+  echo "could not add \`mod $name;\` to $tests/main.rs" >&2
+  exit 1
+}
+cat >"$tests/$name.rs" <<EOF
 //! The \`$name\` tool, called through the running service.
 
-mod common;
-
-use common::Service;
+use crate::common::Service;
 use mcp_smoke::{self as smoke, Era};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
@@ -128,5 +133,5 @@ cargo fmt --all
 . scripts/env.sh
 # The same build as scripts/test.sh (features unified over the workspace), so nothing is built twice.
 cargo build --release --workspace --bins
-cargo test --release -p "$MCP_SERVICE_NAME" --test "$name"
-echo "tool $name: $tools/$name.rs, registered in $tools/mod.rs, tested by service/tests/$name.rs"
+cargo test --release -p "$MCP_SERVICE_NAME" --test it "$name::"
+echo "tool $name: $tools/$name.rs, registered in $tools/mod.rs, tested by $tests/$name.rs"
