@@ -12,7 +12,7 @@ variable "name" {
   description = "Name of the service: the ECR repository, the prefix of every resource, the OTel service.name."
   type        = string
   default     = "mcp-server"
-#{% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "us-east-1", aws_region }}
+  #{% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "us-east-1", aws_region }}
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,27}$", var.name))

@@ -76,12 +76,15 @@ else
 fi
 # cargo-generate (pinned; 0.24 needs a newer Rust than the project's) for the generation tests and
 # `just upgrade-platform`; built in its own target dir, away from the project's build cache.
+# Unoptimised and without debug info (--debug, CARGO_PROFILE_DEV_DEBUG): it renders a few files,
+# and the optimised build takes several times longer. Its libgit2 is always compiled in: Debian
+# 12's (1.5) is older than its git2 accepts.
 CARGO_GENERATE=$CACHE/cargo-generate/bin/cargo-generate
 if [ ! -x "$CARGO_GENERATE" ]; then
   log "cargo install cargo-generate 0.23.7 (a few minutes, once)"
   env -u CARGO_BUILD_TARGET -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
-    -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
-    cargo install --quiet --locked --version 0.23.7 cargo-generate \
+    -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install --quiet --locked --debug --version 0.23.7 cargo-generate \
     --root "$CACHE/cargo-generate" --target-dir "$CACHE/target-tools"
 fi
 log "ready: venv=$VENV node=$("$NODE_DIR/node_modules/.bin/node" --version)"
