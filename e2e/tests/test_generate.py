@@ -23,7 +23,7 @@ import requests
 
 from conftest import EXAMPLE_TOOLS, ROOT, start_server
 from identity import TEMPLATE_NAMES, names_in
-from mcp_http import call_tool, tool_names
+from mcp_http import call_tool, list_tools, tool_names
 
 NAME = "acme-weather"
 CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))
@@ -137,10 +137,7 @@ def test_without_the_examples_a_changed_tool_a_platform_upgrade_and_a_new_tool()
     check_served(project, {"ping", "forecast"})
     server = start_server(project.parent, binary=server_bin)
     try:
-        listed = requests.post(server.url, timeout=10, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                               headers={"Accept": "application/json, text/event-stream",
-                                        "MCP-Protocol-Version": "2025-11-25"}).json()["result"]["tools"]
-        assert next(t for t in listed if t["name"] == "ping")["description"].startswith(
+        assert next(t for t in list_tools(server.url) if t["name"] == "ping")["description"].startswith(
             "Health probe (the team's words): ")
         answer = call_tool(server.url, "forecast", {"input": "sunny", "times": 2}).json()
         assert answer["result"]["structuredContent"] == {"output": "sunny sunny", "times": 2}
