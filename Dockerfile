@@ -16,17 +16,20 @@ ENV CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-stat
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --target x86_64-unknown-linux-gnu --recipe-path recipe.json
 COPY . .
+# The binary is named after the service's crate; `cargo generate` renames it here. {%- capture identity %}
 # The build context has no .git: the commit comes in as an argument (mcp_server_build_info).
 ARG GIT_SHA=unknown
 RUN GIT_SHA="$GIT_SHA" cargo build --release --locked --target x86_64-unknown-linux-gnu --bin mcp-server
 
 # --- runtime: no shell, no package manager; CA certificates and a nonroot user (65532) ---------
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=builder /src/target/x86_64-unknown-linux-gnu/release/mcp-server /usr/local/bin/mcp-server
+# One path in every image, whatever the service's name, so the ECS health check (infra/ecs.tf) is fixed.
+COPY --from=builder /src/target/x86_64-unknown-linux-gnu/release/mcp-server /usr/local/bin/service
 # distroless "nonroot"; numeric so any runtime (and the ECS task definition) agrees.
 USER 65532:65532
 EXPOSE 8080
 # No curl in the image: the binary probes its own /livez (exit 0/1).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["/usr/local/bin/mcp-server", "healthcheck"]
-ENTRYPOINT ["/usr/local/bin/mcp-server"]
+    CMD ["/usr/local/bin/service", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/service"]
+#{% endcapture %}{{ identity | replace: "mcp-server", project-name }}

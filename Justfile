@@ -11,7 +11,7 @@ default:
 
 # Run the service on its embedded defaults (http://localhost:8080/mcp, metrics on 127.0.0.1:9464).
 run *ARGS:
-    cargo run --release -p mcp-server -- {{ARGS}}
+    cargo run --release --manifest-path service/Cargo.toml -- {{ARGS}}
 
 # The whole test suite: installs what is missing, builds, runs Rust and black-box tests.
 test *ARGS:
@@ -38,3 +38,11 @@ fmt:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Scaffold a tool in the service: its file, its registration line and a test; builds and runs the test.
+new-tool NAME:
+    ./scripts/new-tool.sh {{NAME}}
+
+# Take the platform's files from a newer template checkout, keeping this service's own (see README).
+upgrade-platform NEWER:
+    ./scripts/upgrade-platform.sh {{NEWER}}

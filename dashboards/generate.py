@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the Grafana dashboard and the Prometheus rules of the service from one description.
 
-    just dashboards            # rewrite grafana/mcp-service.json and alerts/mcp-service.rules.yaml
+    just dashboards            # rewrite grafana/<service>.json and alerts/<service>.rules.yaml
     generate.py --check        # exit 1 when the committed files differ from what this writes
 
 The SLO targets are set here and nowhere else (the `SLO` block below): the recording rules, the
@@ -17,13 +17,22 @@ from pathlib import Path
 
 import yaml
 
+# The service's name, the dashboards' one source of it: the Prometheus scrape job
+# (otel-collector/*.yaml use the same), the dashboard's uid and title, the alert names and the
+# output files. `cargo generate` writes a new service's name here.
+# {% capture identity %}
+SERVICE = "mcp-server"
+WITH_LIQUID_TAGS = True  # only the template's outputs need them
+# {% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "WITH_LIQUID_TAGS = True", "WITH_LIQUID_TAGS = False" }}{% raw %} (the rest is not rendered)
+JOB = SERVICE
+ALERT_PREFIX = "".join(word.capitalize() for word in SERVICE.split("-"))  # McpServer...
+
 HERE = Path(__file__).resolve().parent
-DASHBOARD_PATH = HERE / "grafana" / "mcp-service.json"
-RULES_PATH = HERE / "alerts" / "mcp-service.rules.yaml"
+DASHBOARD_PATH = HERE / "grafana" / f"{SERVICE}.json"
+RULES_PATH = HERE / "alerts" / f"{SERVICE}.rules.yaml"
 RUNBOOK = "dashboards/README.md"
 
 # --- SLO targets: the one place they are defined --------------------------------------------
-JOB = "mcp-server"  # the Prometheus scrape job (otel-collector/ecs.yaml, dev/, the tests)
 SLO = {
     # Share of `POST /mcp` requests not answered with a 5xx, over 30 days.
     "availability": 0.999,
@@ -84,9 +93,9 @@ def burn_alerts(slo: str) -> list[dict]:
     rules = []
     for kind, burn, long_w, short_w, for_, severity in BURN_RATES:
         limit = f"({burn} * {budget(slo)})"
-        alert = f"McpServer{slo.capitalize()}{kind}"
+        alert = f"{slo.capitalize()}{kind}"
         rules.append({
-            "alert": alert,
+            "alert": ALERT_PREFIX + alert,
             "expr": (f'{sli_record(slo, long_w)}{{job="{JOB}"}} > {limit}\nand\n'
                      f'{sli_record(slo, short_w)}{{job="{JOB}"}} > {limit}'),
             "for": for_,
@@ -104,7 +113,7 @@ def burn_alerts(slo: str) -> list[dict]:
 
 
 def alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict:
-    return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
+    return {"alert": ALERT_PREFIX + name, "expr": expr, "for": for_, "labels": {"severity": severity},
             "annotations": {"summary": summary, "description": description,
                             "runbook": f"{RUNBOOK}#{name.lower()}"}}
 
@@ -119,7 +128,7 @@ def rules() -> dict:
     # so each alert sees the records of the same evaluation.
     burn = burn_alerts("availability") + burn_alerts("latency")
     alerts = [
-        alert("McpServerLoadShedding",
+        alert("LoadShedding",
               f'sum by (job, instance) (rate(http_server_shed_requests_total{{job="{JOB}"}}[5m]))\n/\n'
               f'sum by (job, instance) (rate({HTTP}_count{{job="{JOB}"}}[5m]))\n> {SHED_RATIO}',
               "10m", "warning",
@@ -127,7 +136,7 @@ def rules() -> dict:
               "(over max in-flight)",
               "The task has been at APP__HTTP__MAX_IN_FLIGHT for 10 minutes. Check autoscaling "
               "limits, slow tools holding requests open, and CPU per task."),
-        alert("McpServerSpansDropped",
+        alert("SpansDropped",
               f'sum by (job, instance) (rate(otel_spans_dropped_total{{job="{JOB}"}}[10m])) > 0',
               "10m", "warning",
               f"Task {task} drops {{{{ $value | humanize }}}} spans/s: traces are incomplete",
@@ -135,27 +144,27 @@ def rules() -> dict:
               "data. Check the collector's health and log group."),
         # Aggregated to the task: in AMP `up` also carries the collector's otel_scope_* labels,
         # whose version would otherwise change the alert's identity on every collector upgrade.
-        alert("McpServerTargetDown",
+        alert("TargetDown",
               f'max by (job, instance) (up{{job="{JOB}"}}) == 0',
               "5m", "warning",
               f"Task {task} does not answer metric scrapes",
               "The collector cannot read 127.0.0.1:9464/metrics in this task: the process is hung "
               "or its admin listener is down. Check the app container's logs and health."),
-        alert("McpServerMetricsAbsent",
+        alert("MetricsAbsent",
               f'absent(up{{job="{JOB}"}})',
               "10m", "critical",
               "No task of the service reports metrics",
               "No task runs, or the collectors cannot write to Amazon Managed Prometheus. Check "
               "the ECS service's running count and events, then the collector log group."),
-        alert("McpServerNoTraffic",
+        alert("NoTraffic",
               f'sum by (job) (rate({HTTP}_count{{job="{JOB}", http_route="/mcp"}}[15m])) == 0',
               "30m", "warning",
               "{{ $labels.job }} received no POST /mcp request for 45 minutes",
               "Tasks are up but no client reaches /mcp. Check the ALB's requests and healthy "
               "hosts on the CloudWatch dashboard, then DNS and the listener rules."),
     ]
-    return {"groups": [{"name": "mcp-server-slo", "rules": records + burn},
-                       {"name": "mcp-server-alerts", "rules": alerts}]}
+    return {"groups": [{"name": f"{SERVICE}-slo", "rules": records + burn},
+                       {"name": f"{SERVICE}-alerts", "rules": alerts}]}
 
 
 # --- Grafana dashboard ---------------------------------------------------------------------------
@@ -394,7 +403,7 @@ def dashboard() -> dict:
             next_id, x = next_id + 1, x + w
         y += height
     return {
-        "uid": "mcp-service", "title": "MCP service", "editable": True,
+        "uid": SERVICE, "title": f"{SERVICE} (MCP service)", "editable": True,
         "description": "RED metrics of the MCP service by method and tool, saturation and "
                        "process health per ECS task. Generated by dashboards/generate.py.",
         "tags": ["mcp", "generated"], "schemaVersion": 41, "version": 1, "graphTooltip": 1,
@@ -418,11 +427,23 @@ def _str(dumper, value: str):
 _Dumper.add_representer(str, _str)
 
 
+# `cargo generate` renames the service in the template's outputs too: each carries a Liquid
+# capture of its whole text (raw, so Grafana's and Prometheus' own `{{ }}` stay) and a rename of
+# SERVICE. The tags are spelt in two pieces so that rendering this file leaves them alone; a
+# generated service's outputs keep their (then empty) places.
+LIQUID_OPEN = "{" "% capture identity %" "}{" "% raw %" "}" if WITH_LIQUID_TAGS else ""
+LIQUID_CLOSE = ("{" "% endraw %" "}{" "% endcapture %" "}{" "{ identity | replace: '" + SERVICE
+                + "', project-name | replace: '" + ALERT_PREFIX + "', service_pascal }" "}"
+                if WITH_LIQUID_TAGS else "")
+
+
 def render() -> dict[Path, str]:
     header = "# Generated by dashboards/generate.py from its SLO block: edit that, then `just dashboards`.\n"
+    board = {"//": LIQUID_OPEN, **dashboard(), "//end": LIQUID_CLOSE}
+    rules_text = yaml.dump(rules(), Dumper=_Dumper, sort_keys=False, width=100)
     return {
-        DASHBOARD_PATH: json.dumps(dashboard(), indent=2) + "\n",
-        RULES_PATH: header + yaml.dump(rules(), Dumper=_Dumper, sort_keys=False, width=100),
+        DASHBOARD_PATH: json.dumps(board, indent=2) + "\n",
+        RULES_PATH: f"{header}# {LIQUID_OPEN}\n{rules_text}# {LIQUID_CLOSE}\n",
     }
 
 
@@ -447,3 +468,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+# {% endraw %}

@@ -83,7 +83,7 @@ else
     SCRAPE_CONFIGS="[]"
     REMOTE_WRITE=(--web.enable-remote-write-receiver)
   else
-    SCRAPE_CONFIGS="[{job_name: mcp-server, static_configs: [{targets: [\"$ADMIN_ADDR\"]}]}]"
+    SCRAPE_CONFIGS="[{job_name: \"$MCP_SERVICE_NAME\", static_configs: [{targets: [\"$ADMIN_ADDR\"]}]}]"
     REMOTE_WRITE=()
   fi
   cat >"$DEV_DIR/prometheus.yml" <<EOF
@@ -117,14 +117,14 @@ fi
 if [ -n "$PREBUILT" ]; then
   SERVER=$PREBUILT
 else
-  cargo build --release -p mcp-server --bin mcp-server
+  cargo build --release -p "$MCP_SERVICE_NAME" --bin "$MCP_SERVICE_NAME"
   SERVER=$MCP_SERVER_BIN
 fi
 # No load balancer to drain locally, so stop at once.
 export APP__HTTP__ADDR=$HTTP_ADDR APP__ADMIN__ADDR=$ADMIN_ADDR APP__SHUTDOWN__DRAIN_DELAY_MS=0 \
   OTEL_EXPORTER_OTLP_ENDPOINT=http://$OTLP_HTTP OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-  OTEL_SERVICE_NAME=mcp-server OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=dev
-start mcp-server "$DEV_DIR/service.log" "$SERVER"
+  OTEL_SERVICE_NAME="$MCP_SERVICE_NAME" OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=dev
+start "$MCP_SERVICE_NAME" "$DEV_DIR/service.log" "$SERVER"
 wait_for "the service (http://$HTTP_ADDR/readyz)" serving "$LAST_PID" "$DEV_DIR/service.log" \
   "http://$HTTP_ADDR/readyz"
 
@@ -134,7 +134,7 @@ echo "  MCP endpoint   http://$HTTP_ADDR/mcp        (just smoke, just load)"
 echo "  metrics        http://$ADMIN_ADDR/metrics"
 echo "  Prometheus     http://$PROM_ADDR/alerts     (rules from dashboards/alerts; /graph to query)"
 if [ "$MODE" = compose ]; then
-  echo "  Grafana        http://127.0.0.1:3000/d/mcp-service"
+  echo "  Grafana        http://127.0.0.1:3000/d/$MCP_SERVICE_NAME"
   echo "  Jaeger         http://127.0.0.1:16686"
 else
   echo "  traces         $DEV_DIR/traces.log     (spans in the collector's log; no Grafana/Jaeger without Docker)"

@@ -1,7 +1,7 @@
 """Shared fixtures for the black-box suite: start the real release binary on free loopback ports.
 
 Binaries come from the environment (scripts/env.sh sets them):
-  MCP_SERVER_BIN  the `mcp-server` release binary
+  MCP_SERVER_BIN  the service's release binary (named after its crate, service/Cargo.toml)
   MCP_SMOKE_BIN   the `mcp-smoke` release binary
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,10 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_BIN = os.environ.get("MCP_SERVER_BIN", str(ROOT / "target/release/mcp-server"))
+# The service's name has one source, its crate; the scrape job, binary and serverInfo follow it.
+SERVICE_NAME = tomllib.loads((ROOT / "service/Cargo.toml").read_text())["package"]["name"]
+SERVICE_CRATE = SERVICE_NAME.replace("-", "_")
+SERVER_BIN = os.environ.get("MCP_SERVER_BIN", str(ROOT / "target/release" / SERVICE_NAME))
 SMOKE_BIN = os.environ.get("MCP_SMOKE_BIN", str(ROOT / "target/release/mcp-smoke"))
 NODE_BIN = str(ROOT / "e2e/node_modules/.bin/node")
 
@@ -42,7 +46,7 @@ def stop_process(proc: subprocess.Popen, sig: int = 15, timeout: float = 10) -> 
 
 @dataclass
 class Server:
-    """A running `mcp-server` process with its ports and captured output."""
+    """A running service process with its ports and captured output."""
 
     proc: subprocess.Popen
     port: int
@@ -129,6 +133,30 @@ def server(tmp_path_factory):
     s = start_server(tmp_path_factory.mktemp("server"))
     yield s
     s.stop(9)
+
+
+# The template's example tools; a service generated without them serves only `ping`.
+EXAMPLE_TOOLS = {"echo", "whoami"}
+
+
+@pytest.fixture(scope="session")
+def listed_tools(tmp_path_factory) -> set[str]:
+    """The tools the binary under test lists."""
+    from mcp_http import tool_names
+    s = start_server(tmp_path_factory.mktemp("tools"))
+    try:
+        return tool_names(s.url)
+    finally:
+        s.stop(9)
+
+
+@pytest.fixture
+def example_tools(listed_tools):
+    """For a check that calls the example tools: skipped when the service does not list them."""
+    missing = EXAMPLE_TOOLS - listed_tools
+    if missing:
+        pytest.skip(f"the service does not list the example tools {sorted(missing)} "
+                    "(generated without them)")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import free_port, stop_process
+from conftest import SERVICE_NAME, free_port, stop_process
 
 
 class PromAPI:
@@ -48,7 +48,7 @@ def config(targets: list[str], rule_files: list[Path], interval: str = "1s") -> 
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [{"job_name": "mcp-server", "static_configs": [{"targets": targets}]}]
+        "scrape_configs": [{"job_name": SERVICE_NAME, "static_configs": [{"targets": targets}]}]
         if targets else [],
     }
 

@@ -1,6 +1,6 @@
 """Every PromQL query the dashboards and alert rules hold, and what they select.
 
-Grafana variables are expanded the way Grafana would for "all tasks of job mcp-server", so the
+Grafana variables are expanded the way Grafana would for "all tasks of the service's job", so the
 same text can go to promtool and to a real Prometheus. The PromQL parser (promql-parser, the
 Rust one that follows the Prometheus grammar) gives the selectors and grouping labels.
 """
@@ -15,10 +15,12 @@ from pathlib import Path
 import promql_parser as pq
 import yaml
 
+from conftest import SERVICE_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD = ROOT / "dashboards/grafana/mcp-service.json"
+DASHBOARD = ROOT / f"dashboards/grafana/{SERVICE_NAME}.json"
 ALERTS_DIR = ROOT / "dashboards/alerts"
-JOB = "mcp-server"
+JOB = SERVICE_NAME  # the scrape job is the service's name (otel-collector/*.yaml)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from conftest import SERVICE_NAME
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-CLUSTER = "mcp-template"
+CLUSTER = SERVICE_NAME  # infra/ecs.tf: cluster and family are var.name
 TASK_ID = "8f0e4c6b2a1d4e9f8c7b6a5d4e3f2a1b"
 TASK_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
-FAMILY = "mcp-server"
+FAMILY = SERVICE_NAME
 REVISION = "7"
 ZONE = f"{REGION}a"
 APP, COLLECTOR = "app", "otel-collector"

@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 
 import dash_promql as dp
-from conftest import ROOT, Server, start_server
+from conftest import ROOT, SERVICE_NAME, Server, start_server
 from dash_prometheus import PromAPI, running_prometheus
 from ecs_metadata import APP, COLLECTOR, TaskMetadata
 from mcp_http import HEADERS, LEGACY
@@ -64,7 +64,7 @@ def collector_env(metadata: TaskMetadata, amp: PromAPI) -> dict:
 def app_env(metadata: TaskMetadata, collector: Collector, **extra: str) -> dict:
     """The app container's telemetry environment in the task definition (infra/ecs.tf)."""
     return {"APP__ADMIN__ADDR": ADMIN_ADDR, "APP__LOG__FORMAT": "json",
-            "OTEL_SERVICE_NAME": "mcp-server",
+            "OTEL_SERVICE_NAME": SERVICE_NAME,
             "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=e2e",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{collector.otlp_http}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
@@ -148,9 +148,9 @@ def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
             task.probe_trace_ids += probe(server.base)
             calls = task.load["requests"] + len(TRACED)
             # ecs.yaml scrapes every 15 s and sends metrics in 30 s batches.
-            amp.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="mcp-server"}}) >= {calls}',
+            amp.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="{SERVICE_NAME}"}}) >= {calls}',
                          "every MCP call of the load remote-written", timeout=90)
-            amp.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="mcp-server"}}',
+            amp.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="{SERVICE_NAME}"}}',
                          "the recording rules evaluated on the remote-written series")
             wanted = [xray_trace_id(t) for t in task.traced]
             with contextlib.suppress(AssertionError):  # the tests tell which are missing

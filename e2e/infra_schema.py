@@ -27,7 +27,7 @@ from pathlib import Path
 BINDINGS = "@cdktn/provider-aws@25.7.0"
 INTEGRITY = "sha512-E/nhu0yVZE4mXMgIPuI8tEFt1BExLkA7ARjihdG+/HmfDfzLr+OEF3dkFRvI6glRt30lrrBWQLwXqCJBxcmyUg=="
 
-CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-template"))
+CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))
 # Named after the bindings and this file's schema layout, so a change of either rebuilds it.
 SCHEMA = CACHE / f"provider-aws-schema-{BINDINGS.rsplit('@', 1)[1]}-v2.json"
 

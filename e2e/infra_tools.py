@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV_PIN = "checkov==3.3.30"
-CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-template"))
+CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))
 
 
 def service_defaults() -> dict:

@@ -31,3 +31,14 @@ def call_tool(url: str, name: str, arguments: dict | None = None, *, modern: boo
     h.update(headers or {})
     body = {"jsonrpc": "2.0", "id": next(_ids), "method": "tools/call", "params": params}
     return session.post(url, json=body, headers=h, timeout=timeout)
+
+
+def list_tools(url: str) -> list[dict]:
+    """What `tools/list` gives (protocol 2025-11-25, one page: the service does not paginate)."""
+    body = {"jsonrpc": "2.0", "id": next(_ids), "method": "tools/list"}
+    answer = requests.post(url, json=body, headers={**HEADERS, "MCP-Protocol-Version": LEGACY}, timeout=10)
+    return answer.json()["result"]["tools"]
+
+
+def tool_names(url: str) -> set[str]:
+    return {t["name"] for t in list_tools(url)}

@@ -20,7 +20,7 @@ import requests
 from conftest import ROOT, free_port, stop_process
 
 OTELCOL_BIN = os.environ.get("MCP_OTELCOL_BIN",
-                             str(Path.home() / ".cache/mcp-template/otelcol/otelcol-mcp"))
+                             str(Path.home() / ".cache/mcp-platform/otelcol/otelcol-mcp"))
 ECS_CONFIG = ROOT / "otel-collector/ecs.yaml"
 LOCAL_CONFIG = ROOT / "otel-collector/local.yaml"
 # What a task's environment gives the SDKs: a region and (from the task role) credentials.

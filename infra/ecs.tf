@@ -63,7 +63,7 @@ locals {
     stopTimeout = local.stop_timeout_s
     # No shell or curl in the image: the binary probes its own /livez.
     healthCheck = {
-      command     = ["CMD", "/usr/local/bin/mcp-server", "healthcheck"]
+      command     = ["CMD", "/usr/local/bin/service", "healthcheck"]
       interval    = 10
       timeout     = 5
       retries     = 3

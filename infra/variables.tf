@@ -1,6 +1,7 @@
 # Everything a user may want to change. Defaults that mirror the service's own defaults
 # (ports, lifecycle timings) are checked against platform/config/default.toml by the e2e tests.
 
+# The service's name and region, this stack's one source of them; `cargo generate` writes them. {%- capture identity %}
 variable "region" {
   description = "AWS region to deploy into."
   type        = string
@@ -8,9 +9,10 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Name of the service; prefixes every resource and is the OTel service.name."
+  description = "Name of the service: the ECR repository, the prefix of every resource, the OTel service.name."
   type        = string
   default     = "mcp-server"
+  #{% endcapture %}{{ identity | replace: "mcp-server", project-name | replace: "us-east-1", aws_region }}
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,27}$", var.name))
@@ -72,7 +74,9 @@ variable "task_egress_cidrs" {
 variable "domain_name" {
   description = "Public host name (e.g. mcp.example.com). When set: ACM certificate, HTTPS listener and a Route 53 alias record."
   type        = string
-  default     = ""
+  # `cargo generate` writes the domain it was given. {%- capture domain %}
+  default = ""
+  #{% endcapture %}{{ domain | replace: '""', domain_quoted }}
 }
 
 variable "route53_zone_name" {

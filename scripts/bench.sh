@@ -18,7 +18,7 @@ PEERS_DIR=$MCP_CACHE/peers
 [ -d "$PEERS_SRC" ] || { echo "peers not found at $PEERS_SRC (set PEERS_SRC)" >&2; exit 2; }
 
 "$ROOT/scripts/bootstrap.sh"
-cargo build --release --locked -p mcp-server --bin mcp-server
+cargo build --release --locked -p "$MCP_SERVICE_NAME" --bin "$MCP_SERVICE_NAME"
 
 # The peers are built in the cache, never inside shared/.
 mkdir -p "$PEERS_DIR"

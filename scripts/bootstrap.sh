@@ -2,10 +2,10 @@
 # Installs everything the tests, `just dev` and `just bench` need, from the package registries only
 # (Debian packages, PyPI, npm). Idempotent: a second run only checks. Everything except the Debian
 # packages goes into one cache folder outside the checkout, so a fresh clone on the same machine
-# reuses it:  ${MCP_CACHE:-$HOME/.cache/mcp-template}
+# reuses it:  ${MCP_CACHE:-$HOME/.cache/mcp-platform}
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${MCP_CACHE:-$HOME/.cache/mcp-template}
+CACHE=${MCP_CACHE:-$HOME/.cache/mcp-platform}
 mkdir -p "$CACHE"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -82,5 +82,18 @@ if command -v go >/dev/null 2>&1; then
   fi
 else
   log "no Go toolchain: no collector build (the tests that run it will fail)"
+fi
+# cargo-generate (pinned; 0.24 needs a newer Rust than the project's) for the generation tests and
+# `just upgrade-platform`; built in its own target dir, away from the project's build cache.
+# Unoptimised and without debug info (--debug, CARGO_PROFILE_DEV_DEBUG): it renders a few files,
+# and the optimised build takes several times longer. Its libgit2 is always compiled in: Debian
+# 12's (1.5) is older than its git2 accepts.
+CARGO_GENERATE=$CACHE/cargo-generate/bin/cargo-generate
+if [ ! -x "$CARGO_GENERATE" ]; then
+  log "cargo install cargo-generate 0.23.7 (a few minutes, once)"
+  env -u CARGO_BUILD_TARGET -u CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS \
+    -u CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS CARGO_PROFILE_DEV_DEBUG=0 \
+    cargo install --quiet --locked --debug --version 0.23.7 cargo-generate \
+    --root "$CACHE/cargo-generate" --target-dir "$CACHE/target-tools"
 fi
 log "ready: venv=$VENV node=$("$NODE_DIR/node_modules/.bin/node" --version)"

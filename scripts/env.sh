@@ -1,6 +1,8 @@
 # Sourced by the scripts and the Justfile: where the cache, tools and binaries live.
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-export MCP_CACHE=${MCP_CACHE:-$HOME/.cache/mcp-template}
+export MCP_CACHE=${MCP_CACHE:-$HOME/.cache/mcp-platform}
+# The service's name has one source, its crate (service/Cargo.toml); binaries and jobs follow it.
+export MCP_SERVICE_NAME=${MCP_SERVICE_NAME:-$(sed -n 's/^name = "\(.*\)"$/\1/p' "$ROOT/service/Cargo.toml" | head -n 1)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$MCP_CACHE/target}
 export MCP_VENV=$MCP_CACHE/venv
 export MCP_NODE_DIR=$MCP_CACHE/node
@@ -24,5 +26,5 @@ else
   MCP_RUSTFLAGS_VAR=MCP_NO_STATIC_FLAGS
   MCP_BIN_DIR=$CARGO_TARGET_DIR/release
 fi
-export MCP_SERVER_BIN=${MCP_SERVER_BIN:-$MCP_BIN_DIR/mcp-server}
+export MCP_SERVER_BIN=${MCP_SERVER_BIN:-$MCP_BIN_DIR/$MCP_SERVICE_NAME}
 export MCP_SMOKE_BIN=${MCP_SMOKE_BIN:-$MCP_BIN_DIR/mcp-smoke}

@@ -8,8 +8,11 @@ cd "$ROOT"
 scripts/bootstrap.sh
 t0=$SECONDS
 echo "== cargo build --release (target: $CARGO_TARGET_DIR)"
-# The binaries alone first: built with the same features as the Dockerfile's `--bin mcp-server`
-# and the README's `cargo run -p mcp-server` (examples would pull dev-dependency features in).
+# A service fresh from `cargo generate` (or renamed) has the template's name in Cargo.lock: record
+# its own, changing no dependency; --locked below still fails on any other drift.
+grep -qx "name = \"$MCP_SERVICE_NAME\"" Cargo.lock || cargo update --workspace --quiet
+# The binaries alone first: built with the same features as the Dockerfile's `--bin` build
+# and the README's `cargo run -p` (examples would pull dev-dependency features in).
 cargo build --release --locked --workspace --bins
 cargo build --release --locked --workspace --examples
 echo "== cargo test --release"

@@ -1,5 +1,5 @@
-// Drives the server with an official TypeScript SDK client: lists tools, calls ping twice and
-// echo with bad arguments, and prints what it saw as one JSON object on stdout.
+// Drives the server with an official TypeScript SDK client: lists tools, calls ping twice and,
+// when the server lists it, echo with bad arguments; prints what it saw as one JSON object on stdout.
 //
 //   node ts-client.mjs --sdk v1|v2 --mode legacy|pin|auto --url URL [--token TOKEN]
 //
@@ -43,7 +43,9 @@ for (let i = 0; i < 2; i++) {
   const result = await client.callTool({ name: 'ping', arguments: {} });
   pings.push({ text: result.content[0].text, structured: result.structuredContent ?? null });
 }
-const bad = await client.callTool({ name: 'echo', arguments: { text: '' } });
+const bad = tools.some((t) => t.name === 'echo')
+  ? await client.callTool({ name: 'echo', arguments: { text: '' } })
+  : null;
 await client.close();
 console.log(JSON.stringify({
   sdk: args.sdk,
@@ -53,5 +55,5 @@ console.log(JSON.stringify({
   server,
   tools: tools.map((t) => t.name),
   pings,
-  badEcho: { isError: bad.isError ?? false, text: bad.content[0]?.text ?? '' },
+  badEcho: bad && { isError: bad.isError ?? false, text: bad.content[0]?.text ?? '' },
 }));

@@ -11,7 +11,7 @@ variable "region" {
 
 variable "name" {
   type    = string
-  default = "mcp-server"
+  default = "some-service"
 }
 
 variable "image_tag" {

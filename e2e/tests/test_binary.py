@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, SERVER_BIN, SMOKE_BIN, free_port, start_server
+from conftest import ROOT, SERVER_BIN, SERVICE_NAME, SMOKE_BIN, free_port, start_server
 
 
 def run_server_expecting_exit(env_overrides: dict) -> subprocess.CompletedProcess:
@@ -46,10 +46,11 @@ def test_port_in_use_is_reported(server):
 
 
 @pytest.mark.parametrize("flags", [[], ["--modern"], ["--era", "legacy"]])
-def test_smoke_client_lists_tools_and_pongs_twice(server, flags):
+def test_smoke_client_lists_tools_and_pongs_twice(server, listed_tools, flags):
     proc = subprocess.run([SMOKE_BIN, *flags, server.url], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert "  - ping: " in proc.stdout and "  - echo: " in proc.stdout
+    assert "ping" in listed_tools
+    assert all(f"  - {name}: " in proc.stdout for name in listed_tools), proc.stdout
     assert proc.stdout.count("pong! taskId=local v=0.1.0") == 2, proc.stdout
 
 
@@ -70,7 +71,7 @@ def test_readme_quick_start_commands(tmp_path):
     """The README's first command runs the service and its smoke client talks to it, through cargo
     exactly as written (on the suite's build cache, so nothing is rebuilt)."""
     cargo = ["cargo", "run", "--release", "--locked", "--quiet", "--manifest-path", str(ROOT / "Cargo.toml")]
-    server = start_server(tmp_path, args=[*cargo[1:], "-p", "mcp-server"], binary=cargo[0], wait_ready=False)
+    server = start_server(tmp_path, args=[*cargo[1:], "-p", SERVICE_NAME], binary=cargo[0], wait_ready=False)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import dash_promql as dp
-from conftest import ROOT
+from conftest import ROOT, SERVICE_NAME
 from ecs_metadata import LOG_GROUP, TASK_ARN
 from otelcol import xray_trace_id
 
@@ -30,7 +30,7 @@ def series(amp, selector: str) -> list[dict]:
 
 def service_series(amp) -> list[dict]:
     """The remote-written series of the service (not target_info, nor what the rules write)."""
-    return [s for s in series(amp, '{job="mcp-server"}')
+    return [s for s in series(amp, f'{{job="{SERVICE_NAME}"}}')
             if s["__name__"] not in ("target_info", "ALERTS", "ALERTS_FOR_STATE") and ":" not in s["__name__"]]
 
 
@@ -59,7 +59,7 @@ def test_amp_gets_every_series_under_the_task_arn_with_job_and_scope(ecs_task):
 
 
 def test_target_info_holds_the_task_resource(ecs_task):
-    info = series(ecs_task.amp, 'target_info{job="mcp-server"}')
+    info = series(ecs_task.amp, f'target_info{{job="{SERVICE_NAME}"}}')
     record("target_info", info)
     assert len(info) == 1, info
     labels = info[0]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import SERVER_BIN, SMOKE_BIN
+from conftest import SERVER_BIN, SERVICE_NAME, SMOKE_BIN
 from ecs_task import (PUBLIC_HOST, RUNC, Container, Task, app_container, build_rootfs,
                       cannot_run_containers, read_image, task_environment, task_network)
 from infra_hcl import Module
@@ -85,7 +85,7 @@ def test_the_image_is_what_the_task_definition_runs():
         assert app["healthCheck"][ecs_key] == (int(docker_value) if ecs_key == "retries"
                                                else _seconds(docker_value)), ecs_key
     # The image runs the server binary it holds, without a shell, and the probe is that binary.
-    assert image.binaries[image.argv[0]] == image.binaries[image.healthcheck[0]] == "mcp-server"
+    assert image.binaries[image.argv[0]] == image.binaries[image.healthcheck[0]] == SERVICE_NAME
     # ECS runs the image's entrypoint, command and working directory: the task overrides none.
     assert not {"entryPoint", "command", "workingDirectory"} & Module.load().locals["app_container"].keys()
     assert str(_port(env["APP__HTTP__ADDR"])) in image.exposed
@@ -102,7 +102,7 @@ def running(tmp_path_factory):
     image, container_def, env = read_image(), app_container(), task_environment()
     workdir = tmp_path_factory.mktemp("ecs-task")
     rootfs = workdir / "rootfs"
-    build_rootfs(image, rootfs, {"mcp-server": SERVER_BIN, "mcp-smoke": SMOKE_BIN})
+    build_rootfs(image, rootfs, {SERVICE_NAME: SERVER_BIN, "mcp-smoke": SMOKE_BIN})
     # The collector sidecar listens where the task definition points the app: its own loopback.
     otlp = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert otlp.hostname == "127.0.0.1", otlp
@@ -191,13 +191,13 @@ def _rpc(running: RunningTask, method: str, params: dict, host: str = PUBLIC_HOS
                          headers={**HEADERS, "MCP-Protocol-Version": LEGACY, "Host": host})
 
 
-def test_mcp_answers_at_the_task_ip_for_the_public_host(running):
+def test_mcp_answers_at_the_task_ip_for_the_public_host(running, listed_tools):
     init = _rpc(running, "initialize", {"protocolVersion": LEGACY, "capabilities": {},
                                         "clientInfo": {"name": "container-test", "version": "0"}})
     assert init.status_code == 200, init.text
     assert init.json()["result"]["serverInfo"]["name"]
     tools = _rpc(running, "tools/list", {})
-    assert {"ping", "echo"} <= {t["name"] for t in tools.json()["result"]["tools"]}, tools.text
+    assert {t["name"] for t in tools.json()["result"]["tools"]} == listed_tools, tools.text
     pong = call_tool(f"{running.base}/mcp", "ping", headers={"Host": PUBLIC_HOST})
     assert pong.json()["result"]["content"][0]["text"].startswith("pong!"), pong.text
     # The allow-list from the task environment holds: the task IP is no public name.

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 import dash_promql as dp
-from conftest import ROOT, start_server
+from conftest import ROOT, SERVICE_NAME, start_server
 from dash_prometheus import running_prometheus
 from ecs_sidecar import run_load
 
@@ -30,7 +30,7 @@ def live(request, tmp_path_factory):
         task = request.getfixturevalue("ecs_task")
         # Other suites run between the task's own load and these queries: a fresh load keeps
         # the rate windows covered, however long that took.
-        calls = 'sum(mcp_server_operation_duration_seconds_count{job="mcp-server"})'
+        calls = f'sum(mcp_server_operation_duration_seconds_count{{job="{SERVICE_NAME}"}})'
         before = float(task.amp.query(calls)[0]["value"][1])
         load = run_load(task.server.url, 4)
         task.amp.wait_for(f"{calls} >= {before + load['requests']}", "the fresh load remote-written",
@@ -44,16 +44,16 @@ def live(request, tmp_path_factory):
     server = start_server(tmp, {"APP__TOOLS__PING__DELAY_MS": "20"})
     try:
         with running_prometheus(tmp, [f"127.0.0.1:{server.admin_port}"], dp.rule_files()) as prom:
-            prom.wait_for('up{job="mcp-server"} == 1', "the service's metrics scraped")
+            prom.wait_for(f'up{{job="{dp.JOB}"}} == 1', "the service's metrics scraped")
             load = subprocess.run(
                 [sys.executable, str(ROOT / "scripts/load.py"), "--url", server.url,
                  "--duration", "4", "--concurrency", "2", "--json"],
                 capture_output=True, text=True, timeout=60)
             assert load.returncode == 0, load.stdout + load.stderr
             summary = json.loads(load.stdout)
-            prom.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="mcp-server"}}) '
+            prom.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="{dp.JOB}"}}) '
                           f'>= {summary["requests"]}', "every MCP call of the load scraped")
-            prom.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="mcp-server"}}',
+            prom.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="{dp.JOB}"}}',
                           "the recording rules evaluated")
             record = {"load": summary}
             yield prom, record, RATE_INTERVAL[request.param]
@@ -84,7 +84,7 @@ def test_every_panel_query_returns_data(live):
 def test_recording_rules_return_data(live):
     prom, record, _ = live
     records = [q for q in dp.rule_queries() if q.kind == "record"]
-    record["records"] = {q.name: prom.query(f'{q.name}{{job="mcp-server"}}') for q in records}
+    record["records"] = {q.name: prom.query(f'{q.name}{{job="{dp.JOB}"}}') for q in records}
     assert all(finite(r) for r in record["records"].values()), record["records"]
 
 

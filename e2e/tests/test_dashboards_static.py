@@ -76,9 +76,9 @@ def test_queries_follow_the_dashboard_lint_rules():
 
 def test_lint_catches_what_it_is_meant_to():
     bad = dp.Query("panel", "bad", 'rate(x{job="other"}[5m]) + histogram_quantile(0.9, '
-                                   'sum by (instance) (rate(b_bucket{job="mcp-server"}[5m])))')
+                                   'sum by (instance) (rate(b_bucket{job="' + dp.JOB + '"}[5m])))')
     found = " | ".join(dp.lint(bad, dashboard_panel=True))
-    for expected in ("not aggregated", 'no job="mcp-server"', "drops le", "no per-task instance"):
+    for expected in ("not aggregated", f'no job="{dp.JOB}"', "drops le", "no per-task instance"):
         assert expected in found
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import ROOT, SERVER_BIN, free_port
+from conftest import ROOT, SERVER_BIN, SERVICE_NAME, free_port
 from dash_prometheus import PromAPI
 
 
@@ -72,17 +72,17 @@ def test_just_dev_native_starts_the_loop_and_dev_down_stops_it(tmp_path):
             assert where in up.stdout, where
         pids = {name: int(pid) for name, pid, _ in
                 (line.split(" ", 2) for line in (dev_dir / "pids").read_text().splitlines())}
-        assert set(pids) == {"otelcol", "prometheus", "mcp-server"}
+        assert set(pids) == {"otelcol", "prometheus", SERVICE_NAME}
         assert all(alive(p) for p in pids.values())
 
         # The collector scrapes the service under the job the dashboards use and remote-writes
         # (its scope label shows the path), and prometheus has the rules loaded.
         prom = PromAPI(f"http://{addr['prom']}")
-        prom.wait_for('up{job="mcp-server", otel_scope_name!=""} == 1',
+        prom.wait_for(f'up{{job="{SERVICE_NAME}", otel_scope_name!=""}} == 1',
                       "the collector's scrape of the service's admin port, remote-written")
         rule_groups = {g["name"] for g in prom.get("/api/v1/rules")["groups"]}
         shipped = {g["name"] for g in yaml.safe_load(
-            (ROOT / "dashboards/alerts/mcp-service.rules.yaml").read_text())["groups"]}
+            (ROOT / f"dashboards/alerts/{SERVICE_NAME}.rules.yaml").read_text())["groups"]}
         assert rule_groups == shipped
 
         # A request's span reaches the collector under the trace id the caller sent.

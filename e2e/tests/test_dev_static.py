@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from conftest import SERVICE_NAME
+
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "dev"
 COMPOSE = DEV / "compose.yaml"
@@ -105,7 +107,7 @@ def test_collector_ports_and_targets_agree_with_design_compose_and_the_sidecar()
         assert published(services["otel-collector"])[port] == f"127.0.0.1:{port}"
     (local_job,) = local["receivers"]["prometheus"]["config"]["scrape_configs"]
     (ecs_job,) = ecs["receivers"]["prometheus"]["config"]["scrape_configs"]
-    assert local_job["job_name"] == ecs_job["job_name"] == "mcp-server"
+    assert local_job["job_name"] == ecs_job["job_name"] == SERVICE_NAME
     assert local_job["metrics_path"] == ecs_job["metrics_path"] == "/metrics"
     (target,) = local_job["static_configs"][0]["targets"]
     assert target == f"host.docker.internal:{ports['admin']}"
@@ -128,7 +130,7 @@ def test_native_defaults_agree_with_design():
     assert f"APP__ADMIN__ADDR:-127.0.0.1:{ports['admin']}" in script
     assert f"DEV_OTLP_HTTP_ADDR:-127.0.0.1:{ports['otlp_http']}" in script
     assert f"DEV_OTLP_GRPC_ADDR:-127.0.0.1:{ports['otlp_grpc']}" in script
-    assert "job_name: mcp-server" in script
+    assert 'job_name: "$MCP_SERVICE_NAME"' in script
 
 
 def test_justfile_recipes_run_the_dev_scripts_and_the_load_generator():

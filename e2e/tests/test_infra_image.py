@@ -41,7 +41,7 @@ def test_binary_is_static_like_the_image_build(binary):
     docker = (ROOT / "Dockerfile").read_text()
     assert 'RUSTFLAGS="-C target-feature=+crt-static"' in docker
     assert "--release --locked --target x86_64-unknown-linux-gnu" in docker
-    print(f"static mcp-server: {binary.stat().st_size / 2**20:.1f} MiB "
+    print(f"static binary: {binary.stat().st_size / 2**20:.1f} MiB "
           "(+ ~2 MiB distroless/static base = the image)")
 
 

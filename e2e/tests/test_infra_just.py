@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SERVICE_NAME
 from infra_tools import ROOT, install_cli_stand_ins
 
-REPO_URL = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/mcp-server"
+REPO_URL = f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{SERVICE_NAME}"
 JUST = Path(sys.executable).parent / "just"
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
     assert proc.returncode == 0, proc.stderr
     assert calls[:2] == [
         "terraform -chdir=infra output -raw ecr_repository_url",
-        "aws ecr describe-images --region eu-west-1 --repository-name mcp-server "
+        f"aws ecr describe-images --region eu-west-1 --repository-name {SERVICE_NAME} "
         "--image-ids imageTag=v1.2.3",
     ]
     # The two ends of `aws ... | docker login` start together, in either order.
@@ -57,7 +58,7 @@ def test_deploy_logs_in_builds_for_amd64_pushes_then_applies_the_tag(run_just):
 
 
 def test_publish_takes_the_region_from_the_registry_host_in_any_partition(run_just):
-    china = "210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/mcp-server"
+    china = f"210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/{SERVICE_NAME}"
     proc, calls = run_just("publish", "v1.2.3", repo_url=china)
     assert proc.returncode == 0, proc.stderr
     assert "aws ecr get-login-password --region cn-north-1" in calls
@@ -80,7 +81,7 @@ def test_publish_refuses_a_dirty_tree_tag(run_just):
 def test_image_builds_for_fargate_locally(run_just):
     proc, calls = run_just("image", "dev")
     assert proc.returncode == 0, proc.stderr
-    assert calls == ["docker buildx build --platform linux/amd64 --build-arg GIT_SHA=dev --load -t mcp-server:dev ."]
+    assert calls == [f"docker buildx build --platform linux/amd64 --build-arg GIT_SHA=dev --load -t {SERVICE_NAME}:dev ."]
 
 
 def test_recipes_name_no_account_or_region():

@@ -27,7 +27,8 @@ FIXTURE = ROOT / "e2e/infra_fixture"
 RECIPE_CODE = re.sub(r"(?m)^\s*#.*$", "", (ROOT / "just/infra.just").read_text())
 JUST = Path(sys.executable).parent / "just"
 REGION = "eu-west-1"
-REPO_URL = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/mcp-server"
+NAME = "some-service"  # the fixture's default `name`
+REPO_URL = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{NAME}"
 
 
 def stand_in(address: str) -> str:
@@ -86,7 +87,7 @@ def test_first_deploy_bootstrap_publish_deploy_then_plain_apply(workflow):
     # Defect 1: publish used to read `output -raw region`, which a targeted apply never writes.
     proc, calls = workflow("publish", "v1.2.3")
     assert proc.returncode == 0, proc.stderr
-    assert calls[0] == f"aws ecr describe-images --region {REGION} --repository-name mcp-server --image-ids imageTag=v1.2.3"
+    assert calls[0] == f"aws ecr describe-images --region {REGION} --repository-name {NAME} --image-ids imageTag=v1.2.3"
     assert f"aws ecr get-login-password --region {REGION}" in calls
     assert calls[-1].startswith("docker buildx build") and calls[-1].endswith(f"-t {REPO_URL}:v1.2.3 --push .")
 
@@ -95,7 +96,7 @@ def test_first_deploy_bootstrap_publish_deploy_then_plain_apply(workflow):
     assert workflow.state()["terraform_data.aws_ecs_task_definition_this"] == {"image": f"{REPO_URL}:v1.2.3"}
 
     # Defect 2: any other apply (a setting, the teardown's first step) keeps the running image.
-    proc, _ = workflow("tf-apply", "-auto-approve", "-var", "name=mcp-server")
+    proc, _ = workflow("tf-apply", "-auto-approve", "-var", f"name={NAME}")
     assert proc.returncode == 0, proc.stderr
     assert "No changes." in proc.stdout
     assert workflow.state()["terraform_data.aws_ecs_task_definition_this"] == {"image": f"{REPO_URL}:v1.2.3"}

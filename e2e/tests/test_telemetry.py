@@ -8,6 +8,7 @@ import time
 
 import requests
 
+from conftest import SERVICE_CRATE
 from dash_prometheus import running_prometheus
 from mcp_http import HEADERS, call_tool
 from otlp_receiver import black_hole, running_receiver
@@ -27,8 +28,6 @@ def test_spans_reach_a_real_collector_with_mcp_semantics(tmp_path, server_factor
             resp = call_tool(server.url, "ping", modern=True, meta={"traceparent": META_PARENT},
                              headers={"traceparent": HTTP_PARENT, "x-request-id": f"otlp-{protocol}"})
             assert resp.status_code == 200
-            bad = call_tool(server.url, "echo", {"text": ""})
-            assert bad.json()["result"]["isError"] is True
             unknown = call_tool(server.url, "no_such_tool")
             assert unknown.json()["error"]["code"] == -32602
             assert server.stop() == 0  # flushes
@@ -57,9 +56,6 @@ def test_spans_reach_a_real_collector_with_mcp_semantics(tmp_path, server_factor
             assert mcp.links and mcp.links[0]["Trace ID"] == HTTP_PARENT[3:35], "MCP span links the HTTP context"
             assert not [s for s in receiver.spans() if s.name == "POST /mcp"], "no transport span for MCP"
 
-            echo = receiver.wait_for(lambda s: s.name == "tools/call echo"
-                                     and s.attributes.get("error.type") == "tool_error", "a tool_error span")
-            assert echo[-1].status == "STATUS_CODE_ERROR"
             unknown_span = receiver.wait_for(lambda s: s.name == "tools/call no_such_tool", "unknown tool span")[-1]
             assert unknown_span.attributes["error.type"] == "-32602"
             assert unknown_span.attributes["rpc.response.status_code"] == "-32602"
@@ -68,6 +64,18 @@ def test_spans_reach_a_real_collector_with_mcp_semantics(tmp_path, server_factor
         assert "service.name: Str(it-grpc)" in text and "service.name: Str(it-http-protobuf)" in text
         assert "deployment.environment.name: Str(ci)" in text
         assert "service.version: Str(0.1.0)" in text and "service.instance.id" in text
+
+
+def test_a_tool_error_is_an_error_span(tmp_path, server_factory, example_tools):
+    with running_receiver(tmp_path) as receiver:
+        server = server_factory({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.http_endpoint,
+                                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+        bad = call_tool(server.url, "echo", {"text": ""})
+        assert bad.json()["result"]["isError"] is True
+        assert server.stop() == 0  # flushes
+        echo = receiver.wait_for(lambda s: s.name == "tools/call echo"
+                                 and s.attributes.get("error.type") == "tool_error", "a tool_error span")
+        assert echo[-1].status == "STATUS_CODE_ERROR"
 
 
 def test_prometheus_scrapes_the_admin_listener(tmp_path, server):
@@ -139,7 +147,7 @@ def test_a_request_the_client_abandons_is_still_counted(server_factory):
     assert access[0]["error.type"] == "cancelled" and "http.status" not in access[0], access[0]
 
 
-def test_json_logs_carry_ids_and_no_secrets(server_factory):
+def test_json_logs_carry_ids_and_no_secrets(server_factory, example_tools):
     # Trace ids appear when traces are exported (the collector here is absent: export fails
     # quietly, the ids are still real).
     server = server_factory({"APP__LOG__FORMAT": "json", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
@@ -170,11 +178,11 @@ def _tool_line(lines: list, request_id: str) -> dict:
     tool = [l for l in lines if l.get("message") == "echo: invalid arguments"]
     assert len(tool) == 1, lines
     assert tool[0]["request_id"] == request_id, tool
-    assert tool[0]["target"] == "mcp_server::tools::echo" and "got 11" in tool[0]["problem"]
+    assert tool[0]["target"] == f"{SERVICE_CRATE}::tools::echo" and "got 11" in tool[0]["problem"]
     return tool[0]
 
 
-def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory):
+def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory, example_tools):
     # rmcp runs tools in tasks of their own; the request's context must reach them.
     server = server_factory({"APP__LOG__FORMAT": "json"})
     response = call_tool(server.url, "echo", {"text": "x", "repeat": 11}, headers={"x-request-id": "log-req-3"})
@@ -185,7 +193,7 @@ def test_tool_log_lines_carry_the_request_id_without_a_collector(server_factory)
     assert "trace_id" not in tool, "no collector: no trace ids"
 
 
-def test_pretty_logs_show_trace_ids_in_hex(server_factory):
+def test_pretty_logs_show_trace_ids_in_hex(server_factory, example_tools):
     # The local format prints span fields; the ids must read as they do in a trace viewer.
     server = server_factory({"APP__LOG__FORMAT": "pretty", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
     call_tool(server.url, "echo", {"text": "x", "repeat": 11},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NODE_BIN
+from conftest import NODE_BIN, SERVICE_NAME
 
 CLIENT = Path(__file__).resolve().parent.parent / "clients" / "ts-client.mjs"
 
@@ -20,23 +20,30 @@ def run_client(url: str, sdk: str, mode: str, token: str | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(
-    "sdk,mode,version",
-    [
-        ("v1", "legacy", "2025-11-25"),
-        ("v2", "legacy", "2025-11-25"),
-        ("v2", "pin", "2026-07-28"),
-        ("v2", "auto", "2026-07-28"),
-    ],
-)
-def test_official_client(server, sdk, mode, version):
-    seen = run_client(server.url, sdk, mode)
+@pytest.fixture(scope="module", params=[
+    ("v1", "legacy", "2025-11-25"),
+    ("v2", "legacy", "2025-11-25"),
+    ("v2", "pin", "2026-07-28"),
+    ("v2", "auto", "2026-07-28"),
+], ids=lambda p: f"{p[0]}-{p[1]}")
+def client_run(request, server):
+    """One run of a client (sdk, mode) and the protocol version it must agree: (seen, version)."""
+    sdk, mode, version = request.param
+    return run_client(server.url, sdk, mode), version
+
+
+def test_official_client(client_run, listed_tools):
+    seen, version = client_run
     assert seen["protocolVersion"] == version
     assert seen["sessionId"] is None, "stateless: no session id"
-    assert seen["server"]["name"] == "mcp-server"
-    assert seen["tools"] == ["echo", "ping", "whoami"]
+    assert seen["server"]["name"] == SERVICE_NAME
+    assert seen["tools"] == sorted(listed_tools)
     for ping in seen["pings"]:
         assert ping["text"].startswith("pong! taskId=local v=0.1.0 d="), ping
         assert ping["structured"]["taskId"] == "local"
+
+
+def test_official_client_sees_a_tool_error(client_run, example_tools):
+    seen, _ = client_run
     assert seen["badEcho"]["isError"] is True
     assert "`text` must be 1 to 4096" in seen["badEcho"]["text"]

@@ -1,4 +1,4 @@
-//! `mcp-server`: this service's tools on the platform. Start-up, as the README tells it: the
+//! This service's tools on the platform. Start-up, as the README tells it: the
 //! platform loads the settings (the platform's and this service's `[tools]`), starts telemetry,
 //! asks this file for the tools, then serves until SIGTERM and drains.
 

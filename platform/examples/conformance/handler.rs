@@ -68,7 +68,7 @@ impl ServerHandler for Conformance {
             .enable_logging()
             .build();
         ServerConfig::new(capabilities).with_server_info(Implementation::new(
-            "mcp-server-conformance",
+            "conformance-server",
             env!("CARGO_PKG_VERSION"),
         ))
     }

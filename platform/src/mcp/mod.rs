@@ -7,6 +7,7 @@
 mod envelope;
 mod ingress;
 mod observe;
+mod schema;
 mod server;
 
 use std::{convert::Infallible, sync::Arc};

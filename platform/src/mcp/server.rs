@@ -1,7 +1,7 @@
 //! [`McpServer`]: an rmcp handler serving a tool router (and optionally a prompt router) over
 //! shared state `S`. The routers are built once and shared, never rebuilt per request.
 
-use std::{borrow::Cow, panic::AssertUnwindSafe};
+use std::{borrow::Cow, panic::AssertUnwindSafe, sync::Arc};
 
 use futures::FutureExt as _;
 use opentelemetry::context::FutureExt as _;
@@ -21,7 +21,7 @@ use rmcp::{
     service::RequestContext,
 };
 
-use super::SUPPORTED_PROTOCOL_VERSIONS;
+use super::{SUPPORTED_PROTOCOL_VERSIONS, schema};
 use crate::{http::refusals::panic_message, identity::Service};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
@@ -37,7 +37,14 @@ pub struct McpServer<S> {
 
 impl<S: Send + Sync + 'static> McpServer<S> {
     /// `service` names the server to clients (`serverInfo`); `tools` is served over `state`.
-    pub fn new(service: &Service, state: S, tools: ToolRouter<S>) -> Self {
+    pub fn new(service: &Service, state: S, mut tools: ToolRouter<S>) -> Self {
+        for route in tools.map.values_mut() {
+            let tool = &mut route.attr;
+            schema::for_model_providers(Arc::make_mut(&mut tool.input_schema));
+            if let Some(output) = tool.output_schema.as_mut() {
+                schema::for_model_providers(Arc::make_mut(output));
+            }
+        }
         let mut server = Self {
             state,
             tools,

@@ -1,9 +1,11 @@
 //! The tools this service offers. Each tool is one file with a `#[tool_router]` impl block on
 //! [`Toolbox`]; registering it is one line in [`router`].
 
-mod echo;
 mod ping;
+/* The example tools: `cargo generate` asks whether to keep them. {% if keep_example_tools %} */
+mod echo;
 mod whoami;
+/* {% endif %} */
 
 use std::time::Duration;
 
@@ -47,5 +49,7 @@ impl Toolbox {
 
 /// Every tool, built once at start-up.
 pub fn router() -> ToolRouter<Toolbox> {
-    Toolbox::ping_router() + Toolbox::echo_router() + Toolbox::whoami_router()
+    Toolbox::ping_router()
+        /* {% if keep_example_tools %} */ + Toolbox::echo_router()
+        + Toolbox::whoami_router() /* {% endif %} */
 }
