@@ -31,7 +31,8 @@ class Query:
 
 
 def load_dashboard(path: Path = DASHBOARD) -> dict:
-    return json.loads(path.read_text())
+    """The dashboard as Grafana reads it: without the template generator's `//` marker keys."""
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("//")}
 
 
 def panels(dashboard: dict) -> list[dict]:

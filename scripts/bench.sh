@@ -44,4 +44,17 @@ OUT=$MCP_CACHE/bench-results/$(date +%Y%m%d-%H%M%S)
 export OUT
 if [ $# -eq 0 ]; then set -- node-sdk1 rmcp-bare-router-field floor project project-modern project-otel; fi
 "$PEERS_DIR/bench.sh" "$@"
+# Scenario C: 5,000 connections on a 1 s tool, the cost of each request in flight at the scale of
+# a busy task (the shared script's B with other numbers; its rows are relabelled C). Set
+# SCENARIO_C=0 to skip it.
+if [ "${SCENARIO_C:-1}" = 1 ]; then
+  c_peers=()
+  for peer in "$@"; do
+    case $peer in rmcp-bare-router-field|floor|project) c_peers+=("$peer") ;; esac
+  done
+  if [ ${#c_peers[@]} -gt 0 ]; then
+    OUT=$OUT/C SCENARIOS=B CONNS_B=5000 DELAY_B=1000 WRK_TIMEOUT=20s "$PEERS_DIR/bench.sh" "${c_peers[@]}"
+    awk -F'\t' -v OFS='\t' 'NR > 1 { $3 = "C"; print }' "$OUT/C/results.tsv" >> "$OUT/results.tsv"
+  fi
+fi
 "$MCP_VENV/bin/python" "$ROOT/scripts/bench_ratios.py" "$OUT/results.tsv"

@@ -1,4 +1,6 @@
-"""Prints the throughput ratios `just bench` is about, from one results.tsv (one run)."""
+"""Prints the ratios `just bench` is about, from one results.tsv (one run): throughput against
+each peer, then what requests in flight cost against bare rmcp (CPU per request, p99, peak memory;
+scenario C is 5,000 connections on a 1 s tool)."""
 import csv
 import sys
 from collections import defaultdict
@@ -10,25 +12,53 @@ PAIRS = [
     ("project-otel", "project", "full telemetry (100% spans exported) vs none"),
     ("project", "floor", "the project vs the machine's HTTP+JSON floor"),
 ]
+BARE = "rmcp-bare-router-field"
+SCENARIOS = ("A", "B", "C")
+IN_FLIGHT_C = 5000
 
 
 def main(path: str) -> None:
-    rps: dict[tuple[str, str], list[float]] = defaultdict(list)
+    rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in csv.DictReader(open(path), delimiter="\t"):
         try:
-            rps[(row["peer"], row["scenario"])].append(float(row["rps"]))
+            float(row["rps"])
         except (KeyError, ValueError):
-            pass
-    mean = {k: sum(v) / len(v) for k, v in rps.items() if v}
-    print("\n| ratio (rps) | scenario A | scenario B |\n|---|---|---|")
+            continue
+        rows[(row["peer"], row["scenario"])].append(row)
+
+    def mean(peer: str, scenario: str, field: str) -> float | None:
+        values = [float(r[field]) for r in rows.get((peer, scenario), []) if r.get(field) not in (None, "", "-")]
+        return sum(values) / len(values) if values else None
+
+    def cpu_per_request_us(peer: str, scenario: str) -> float | None:
+        cpu, rps = mean(peer, scenario, "server_cpu_pct"), mean(peer, scenario, "rps")
+        return cpu / 100 / rps * 1e6 if cpu is not None and rps else None
+
+    print("\n| ratio (rps) | " + " | ".join(f"scenario {sc}" for sc in SCENARIOS) + " |")
+    print("|---|" + "---|" * len(SCENARIOS))
     for a, b, what in PAIRS:
         cells = []
-        for sc in ("A", "B"):
-            if (a, sc) in mean and (b, sc) in mean and mean[(b, sc)] > 0:
-                cells.append(f"{mean[(a, sc)] / mean[(b, sc)]:.2f}x")
-            else:
-                cells.append("-")
-        print(f"| {a} / {b} ({what}) | {cells[0]} | {cells[1]} |")
+        for sc in SCENARIOS:
+            ra, rb = mean(a, sc, "rps"), mean(b, sc, "rps")
+            cells.append(f"{ra / rb:.2f}x" if ra is not None and rb else "-")
+        print(f"| {a} / {b} ({what}) | " + " | ".join(cells) + " |")
+
+    print("\n| requests in flight, project vs bare rmcp | CPU per request | p99 | VmHWM |")
+    print("|---|---|---|---|")
+    for sc in ("B", "C"):
+        cpu_p, cpu_b = cpu_per_request_us("project", sc), cpu_per_request_us(BARE, sc)
+        p99_p, p99_b = mean("project", sc, "p99_ms"), mean(BARE, sc, "p99_ms")
+        mem_p, mem_b = mean("project", sc, "vmhwm_mib"), mean(BARE, sc, "vmhwm_mib")
+        if None in (cpu_p, cpu_b, p99_p, p99_b, mem_p, mem_b):
+            continue
+        print(f"| {sc}: {cpu_p:.0f} vs {cpu_b:.0f} us, {p99_p:.0f} vs {p99_b:.0f} ms, "
+              f"{mem_p:.0f} vs {mem_b:.0f} MiB | {cpu_p / cpu_b:.2f}x | {p99_p / p99_b:.2f}x | "
+              f"{mem_p - mem_b:+.0f} MiB |")
+    print("\n| scenario C: VmHWM per 1,000 in flight | MiB |\n|---|---|")
+    for peer in ("project", BARE, "floor"):
+        mem = mean(peer, "C", "vmhwm_mib")
+        if mem is not None:
+            print(f"| {peer} | {mem / (IN_FLIGHT_C / 1000):.1f} |")
 
 
 if __name__ == "__main__":
