@@ -53,7 +53,9 @@ if [ "${SCENARIO_C:-1}" = 1 ]; then
     case $peer in rmcp-bare-router-field|floor|project) c_peers+=("$peer") ;; esac
   done
   if [ ${#c_peers[@]} -gt 0 ]; then
-    OUT=$OUT/C SCENARIOS=B CONNS_B=5000 DELAY_B=1000 WRK_TIMEOUT=20s "$PEERS_DIR/bench.sh" "${c_peers[@]}"
+    # The project's defaults would shed above 1,024 in flight and close connections above 4,096.
+    APP__HTTP__MAX_IN_FLIGHT=8192 APP__HTTP__MAX_CONNECTIONS=8192 \
+      OUT=$OUT/C SCENARIOS=B CONNS_B=5000 DELAY_B=1000 WRK_TIMEOUT=20s "$PEERS_DIR/bench.sh" "${c_peers[@]}"
     awk -F'\t' -v OFS='\t' 'NR > 1 { $3 = "C"; print }' "$OUT/C/results.tsv" >> "$OUT/results.tsv"
   fi
 fi
