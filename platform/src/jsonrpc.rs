@@ -5,6 +5,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::context::RequestContext;
@@ -46,6 +47,32 @@ impl JsonRpcError {
     pub fn with_id(mut self, id: Option<&Value>) -> Self {
         self.id = id.cloned().unwrap_or(Value::Null);
         self
+    }
+
+    /// A JSON-RPC error response another component wrote (rmcp's own refusals), read back so it
+    /// can be completed like ours; `None` when the body is not one.
+    pub fn from_body(status: StatusCode, body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Response {
+            #[serde(default)]
+            id: Value,
+            error: ErrorObject,
+        }
+        #[derive(Deserialize)]
+        struct ErrorObject {
+            code: i64,
+            message: String,
+            #[serde(default)]
+            data: Option<Value>,
+        }
+        let Response { id, error } = serde_json::from_slice(body).ok()?;
+        Some(Self {
+            status,
+            code: error.code,
+            message: error.message,
+            id,
+            data: error.data,
+        })
     }
 
     pub fn with_data(mut self, data: Value) -> Self {

@@ -146,11 +146,18 @@ where
         operation.complete();
         // rmcp's own JSON-RPC refusals (a 2026-07-28 request without `_meta`, a header that
         // contradicts the body, an unknown method) quote the request id like every other refusal.
-        let bytes = if parts.status.is_client_error() {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            with_request_id(bytes, context.request_id())
-        } else {
-            bytes
+        let refusal = parts
+            .status
+            .is_client_error()
+            .then(|| JsonRpcError::from_body(parts.status, &bytes))
+            .flatten();
+        let bytes = match refusal {
+            Some(refusal) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                let body = refusal.with_request_id(Some(context.request_id())).body();
+                serde_json::to_vec(&body).map_or(bytes, Bytes::from)
+            }
+            None => bytes,
         };
         if operation.internal_error() {
             parts.status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -158,22 +165,6 @@ where
         operation.set_status(parts.status);
         Response::from_parts(parts, Body::new(Guarded::new(Full::new(bytes), operation)))
     }
-}
-
-/// `error.data.requestId` added to a JSON-RPC error body (kept as it is when it is none).
-fn with_request_id(bytes: Bytes, request_id: &str) -> Bytes {
-    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return bytes;
-    };
-    let data = body
-        .get_mut("error")
-        .and_then(serde_json::Value::as_object_mut)
-        .map(|error| error.entry("data").or_insert_with(|| serde_json::json!({})));
-    let Some(serde_json::Value::Object(data)) = data else {
-        return bytes;
-    };
-    data.insert("requestId".into(), request_id.into());
-    serde_json::to_vec(&body).map_or(bytes, Bytes::from)
 }
 
 /// Reads the whole body, refusing anything but JSON and anything over the limit.
