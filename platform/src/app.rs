@@ -44,7 +44,7 @@ impl App {
         let auth = Authenticator::from_settings(&settings.auth)
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let server = Server::bind(settings).await?;
+        let server = Server::bind(settings)?;
         let mcp_shutdown = CancellationToken::new();
         let endpoint = mcp::endpoint(
             handler,

@@ -20,7 +20,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpSocket},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_util::sync::CancellationToken;
@@ -58,19 +58,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind<T>(settings: &Settings<T>) -> io::Result<Self> {
-        let public = TcpListener::bind(settings.http.addr).await.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind APP__HTTP__ADDR {}: {e}", settings.http.addr),
-            )
-        })?;
-        let admin = TcpListener::bind(settings.admin.addr).await.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind APP__ADMIN__ADDR {}: {e}", settings.admin.addr),
-            )
-        })?;
+    pub fn bind<T>(settings: &Settings<T>) -> io::Result<Self> {
+        let public = listen(
+            settings.http.addr,
+            settings.http.max_connections,
+            "APP__HTTP__ADDR",
+        )?;
+        let admin = listen(settings.admin.addr, ADMIN_BACKLOG, "APP__ADMIN__ADDR")?;
         Ok(Self {
             public,
             admin,
@@ -165,6 +159,27 @@ impl Server {
         }
         after_drain.cancel();
     }
+}
+
+/// The admin listener's accept queue: its clients are a scraper and health checks.
+const ADMIN_BACKLOG: usize = 128;
+
+/// Binds `addr` with an accept queue of `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`). `TcpListener::bind` queues only 128: a burst of new connections beyond
+/// that, while the accept loop waits for a core, has its handshakes dropped and retried a second
+/// later.
+fn listen(addr: SocketAddr, backlog: usize, key: &str) -> io::Result<TcpListener> {
+    let bound = || {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
+    };
+    bound().map_err(|e| io::Error::new(e.kind(), format!("cannot bind {key} {addr}: {e}")))
 }
 
 /// What a listener allows a connection before and while it sends requests.
