@@ -127,6 +127,7 @@ impl Launch {
         T: DeserializeOwned + Default,
         H: ServerHandler + Send + Sync + 'static,
     {
+        crate::return_freed_memory_sooner();
         let command = Cli::command()
             .name(self.service.name)
             .version(self.service.version);

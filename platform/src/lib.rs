@@ -31,6 +31,18 @@ pub use mcp::McpServer;
 /// system allocator.
 pub use mimalloc::MiMalloc as Allocator;
 
+/// Makes [`Allocator`] return freed pages to the OS after 100 ms instead of 1 s. With 1,000 slow
+/// calls in flight (`just bench` B), peak RSS: 105 MiB at 1 s, 89 MiB at 100 ms (bare rmcp on the
+/// system allocator: 89.5), 87 MiB at 0 ms; page faults per request: 0.43, 0.48, 1.3 (perf stat).
+/// Harmless when a service installs another allocator.
+pub fn return_freed_memory_sooner() {
+    /// `mi_option_purge_delay` in `mimalloc.h` (the binding names no constant for it).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    const PURGE_DELAY_MS: std::ffi::c_long = 100;
+    // SAFETY: sets one integer option; mimalloc reads it on each purge decision.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+}
+
 /// Installs TLS for outbound HTTPS (rustls on the ring provider): once, before the first client
 /// is built by us or by a dependency (the OTLP exporter builds its own).
 pub fn install_tls_provider() {
