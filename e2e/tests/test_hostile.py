@@ -207,6 +207,45 @@ def test_idle_and_trickling_connections_are_closed_and_cost_normal_traffic_nothi
         server.stop(9)
 
 
+def test_a_burst_of_connections_waits_in_the_queue_while_the_server_is_busy(tmp_path):
+    """The kernel completes handshakes for a listener whose process is not running, up to its
+    accept queue; the rest are dropped and retried seconds later. A stopped process makes that
+    exact: tokio's default queue (128) held 129 of these 600."""
+    burst = 600
+    server = start_server(tmp_path, {"APP__LOG__LEVEL": "warn"})
+    conns: list[socket.socket] = []
+    try:
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        for _ in range(burst):
+            conn = socket.socket()
+            conn.setblocking(False)
+            conn.connect_ex(("127.0.0.1", server.port))
+            conns.append(conn)
+        pending, deadline = set(conns), time.monotonic() + 3
+        while pending and time.monotonic() < deadline:
+            _, writable, _ = select.select([], list(pending), [], 0.1)
+            pending -= set(writable)
+        connected = sum(1 for c in conns
+                        if c not in pending and c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
+        os.kill(server.proc.pid, signal.SIGCONT)
+        assert connected == burst, f"{connected} of {burst} handshakes completed while the server was stopped"
+        held = 0.0
+        for _ in range(50):
+            held = _metric(server.metrics_url, "http_server_open_connections")
+            if held >= burst:
+                break
+            time.sleep(0.1)
+        assert held >= burst, held
+        assert call_tool(server.url, "ping", timeout=5).status_code == 200
+        print(f"burst: {connected} of {burst} connections queued while the server was stopped, "
+              f"{held:.0f} held once it ran")
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        for conn in conns:
+            conn.close()
+        server.stop(9)
+
+
 def test_connections_over_the_limit_are_refused_and_counted(tmp_path):
     server = start_server(tmp_path, {"APP__HTTP__MAX_CONNECTIONS": "50", "APP__LOG__LEVEL": "error"})
     try:
