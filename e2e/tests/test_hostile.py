@@ -126,6 +126,17 @@ def _latencies(server, session, n: int) -> list[float]:
     return sorted(_served(server, session)[0] for _ in range(n))
 
 
+def _held(server, want: int, until: float) -> float:
+    """The most open connections the server reported, polled until `want` or the monotonic
+    time `until` (pausing, so the test's other threads get the GIL)."""
+    held = 0.0
+    while True:
+        time.sleep(0.1)
+        held = max(held, _metric(server.metrics_url, "http_server_open_connections"))
+        if held >= want or time.monotonic() > until:
+            return held
+
+
 IDLE = 300
 TRICKLING = 300
 
@@ -171,12 +182,7 @@ def test_idle_and_trickling_connections_are_closed_and_cost_normal_traffic_nothi
         # before the first-byte deadline. (A loaded CI run counted 421 of 600 after 0.5 s: the
         # listener queued only 128, so the rest waited for handshake retries; it now queues
         # APP__HTTP__MAX_CONNECTIONS.)
-        held = 0.0
-        while True:
-            time.sleep(0.1)
-            held = max(held, _metric(server.metrics_url, "http_server_open_connections"))
-            if held >= IDLE + TRICKLING or time.monotonic() - opened > first_byte_s - 1:
-                break
+        held = _held(server, IDLE + TRICKLING, until=opened + first_byte_s - 1)
         during = _latencies(server, session, 300)
         rss_during = _rss_kib(server.proc.pid)
         attacker.join(header_read_s + 10)
@@ -230,12 +236,7 @@ def test_a_burst_of_connections_waits_in_the_queue_while_the_server_is_busy(tmp_
                         if c not in pending and c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
         os.kill(server.proc.pid, signal.SIGCONT)
         assert connected == burst, f"{connected} of {burst} handshakes completed while the server was stopped"
-        held = 0.0
-        for _ in range(50):
-            held = _metric(server.metrics_url, "http_server_open_connections")
-            if held >= burst:
-                break
-            time.sleep(0.1)
+        held = _held(server, burst, until=time.monotonic() + 5)
         assert held >= burst, held
         assert call_tool(server.url, "ping", timeout=5).status_code == 200
         print(f"burst: {connected} of {burst} connections queued while the server was stopped, "
