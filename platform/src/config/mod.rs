@@ -16,8 +16,9 @@ pub use settings::*;
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "APP";
 const ENV_SEPARATOR: &str = "__";
-/// More requests in flight than this is no limit (and the limiter could not count them).
-const MAX_IN_FLIGHT_LIMIT: usize = 1_000_000;
+/// More requests in flight or open connections than this is no limit (and the limiters, tokio
+/// semaphores, could not count them).
+const COUNT_LIMIT: u64 = 1_000_000;
 /// Names the optional TOML file layered over the defaults.
 pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
 
@@ -80,27 +81,25 @@ impl<T: DeserializeOwned + Default> Settings<T> {
 
 impl<T> Settings<T> {
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive = |key: &str, v: u64| {
-            if v == 0 {
-                Err(ConfigError::new(
-                    key,
-                    Some(v.to_string()),
-                    "a positive integer",
-                ))
+        let at_most = |key: &str, v: u64, max: u64| {
+            if v == 0 || v > max {
+                let expected = match max {
+                    u64::MAX => "a positive integer".to_owned(),
+                    max => format!("a positive integer up to {max}"),
+                };
+                Err(ConfigError::new(key, Some(v.to_string()), expected))
             } else {
                 Ok(())
             }
         };
+        let positive = |key: &str, v: u64| at_most(key, v, u64::MAX);
         positive("http.request_timeout_ms", self.http.request_timeout_ms)?;
         positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
-        positive("http.max_in_flight", self.http.max_in_flight as u64)?;
-        if self.http.max_in_flight > MAX_IN_FLIGHT_LIMIT {
-            return Err(ConfigError::new(
-                "http.max_in_flight",
-                Some(self.http.max_in_flight.to_string()),
-                format!("a positive integer up to {MAX_IN_FLIGHT_LIMIT}"),
-            ));
-        }
+        at_most(
+            "http.max_in_flight",
+            self.http.max_in_flight as u64,
+            COUNT_LIMIT,
+        )?;
         positive(
             "http.header_read_timeout_ms",
             self.http.header_read_timeout_ms,
@@ -109,7 +108,11 @@ impl<T> Settings<T> {
             "http.first_byte_timeout_ms",
             self.http.first_byte_timeout_ms,
         )?;
-        positive("http.max_connections", self.http.max_connections as u64)?;
+        at_most(
+            "http.max_connections",
+            self.http.max_connections as u64,
+            COUNT_LIMIT,
+        )?;
         // Port 0 (tests) picks a free port for each.
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return Err(ConfigError::new(
@@ -305,6 +308,12 @@ mod tests {
                 "0",
                 "APP__HTTP__MAX_CONNECTIONS",
                 "positive",
+            ),
+            (
+                "APP__HTTP__MAX_CONNECTIONS",
+                "9999999999999999999",
+                "APP__HTTP__MAX_CONNECTIONS",
+                "up to 1000000",
             ),
             ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
             ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),
