@@ -409,8 +409,18 @@ impl Line {
         self.keys.push(key);
         self.buf
             .push(if self.keys.len() == 1 { b'{' } else { b',' });
-        let _ = serde_json::to_writer(&mut self.buf, key);
-        self.buf.push(b':');
+        // Field names are identifiers: written as they are unless one needs escaping.
+        if key
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(key.as_bytes());
+            self.buf.extend_from_slice(b"\":");
+        } else {
+            let _ = serde_json::to_writer(&mut self.buf, key);
+            self.buf.push(b':');
+        }
         true
     }
 
