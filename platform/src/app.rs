@@ -15,13 +15,13 @@ use crate::{
     http::{Readiness, Server, auth::Authenticator, healthcheck, shutdown_signal},
     identity::Service,
     mcp::{self, EndpointOptions},
-    stack,
+    stack::{self, PublicService},
     telemetry::{Telemetry, Tracing, ecs::EcsTask, logs},
 };
 
 pub struct App {
     server: Server,
-    public: Router,
+    public: PublicService,
     admin: Router,
     readiness: Readiness,
     mcp_shutdown: CancellationToken,
@@ -56,7 +56,7 @@ impl App {
         );
         let readiness = Readiness::default();
         let public =
-            stack::public_router(&settings.http, endpoint, auth, readiness.clone(), tracing);
+            stack::public_service(&settings.http, endpoint, auth, readiness.clone(), tracing);
         Ok(Self {
             server,
             public,

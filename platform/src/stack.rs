@@ -7,16 +7,12 @@ use axum::{
     body::Body,
     extract::{Request, State},
     http::{HeaderValue, Method, header},
-    middleware::{Next, from_fn, from_fn_with_state},
+    middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
 };
-use tower::{Layer as _, Service, ServiceBuilder, ServiceExt as _, service_fn};
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    cors::CorsLayer,
-    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
-};
+use tower::{Layer as _, Service, ServiceExt as _, service_fn};
+use tower_http::{catch_panic::CatchPanic, cors::CorsLayer};
 
 use crate::{
     config::HttpSettings,
@@ -27,8 +23,8 @@ use crate::{
         cors,
         deadline::Deadline,
         guard::OriginGuard,
-        observe, refusals,
-        request_id::{self, X_REQUEST_ID},
+        observe::{Observe, Observer},
+        refusals,
         shed::{self, InFlight},
     },
     jsonrpc::{JsonRpcError, code},
@@ -38,30 +34,29 @@ use crate::{
 
 /// Every request passes these layers, outermost first:
 ///
-/// 1. request id: the caller's `x-request-id` when sane, else a new one; echoed on the response
-///    (tower-http);
-/// 2. observe: the request context, the server span, the `http.server.*` metrics and the access
-///    line, to the last byte of the response;
-/// 3. refusals: any answer that is an error but not JSON becomes a JSON-RPC error body;
-/// 4. catch-panic: a panic is a logged 500 (tower-http), never a dropped connection;
-/// 5. routing: the health routes and the auth metadata stop here.
+/// 1. observe: the request id (the caller's `x-request-id` when sane, else a new one; echoed on
+///    the response), the request context, the server span, the `http.server.*` metrics and the
+///    access line, to the last byte of the response; and the edge: any answer that is an error
+///    but not JSON becomes a JSON-RPC error body;
+/// 2. catch-panic: a panic is a logged 500 (tower-http), never a dropped connection;
+/// 3. routing: the health routes and the auth metadata stop here.
 ///
 /// `POST /mcp` then passes, in order:
 ///
-/// 6. CORS, for the allowed browser origins (tower-http; preflights stop here);
-/// 7. load shedding: 503 at once above `max_in_flight`;
-/// 8. Host/Origin checks: 403 (DNS-rebinding protection);
-/// 9. the deadline: 504 past `request_timeout_ms` from arrival, event streams included;
-/// 10. auth, when on: 401/403 with the challenge (GET and DELETE get their 405 before it);
-/// 11. the MCP endpoint: body limit (413), envelope and version checks, the MCP span and
-///     metrics, rmcp and the handler.
-pub fn public_router<E>(
+/// 4. CORS, for the allowed browser origins (tower-http; preflights stop here);
+/// 5. load shedding: 503 at once above `max_in_flight`;
+/// 6. Host/Origin checks: 403 (DNS-rebinding protection);
+/// 7. the deadline: 504 past `request_timeout_ms` from arrival, event streams included;
+/// 8. auth, when on: 401/403 with the challenge (GET and DELETE get their 405 before it);
+/// 9. the MCP endpoint: body limit (413), envelope and version checks, the MCP span and
+///    metrics, rmcp and the handler.
+pub fn public_service<E>(
     settings: &HttpSettings,
     mcp_endpoint: E,
     auth: Option<Arc<Authenticator>>,
     readiness: Readiness,
     tracing: Tracing,
-) -> Router
+) -> PublicService
 where
     E: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     E::Future: Send + 'static,
@@ -75,6 +70,11 @@ where
         origins,
     });
     let mcp = from_fn_with_state(gate, mcp_gate).layer(mcp_endpoint);
+    let mut routes = vec![
+        MCP_PATH.to_owned(),
+        http::LIVEZ_PATH.to_owned(),
+        http::READYZ_PATH.to_owned(),
+    ];
     let mut router = Router::new()
         .route_service(MCP_PATH, mcp)
         .route(http::LIVEZ_PATH, get(http::livez))
@@ -83,26 +83,26 @@ where
         // Clients look for the path-inserted document first, then the root one.
         let document = get(auth::metadata).with_state(auth.clone());
         router = router.route(&auth.metadata_path(), document.clone());
+        routes.push(auth.metadata_path());
         if auth.metadata_path() != auth::METADATA_PATH {
             router = router.route(auth::METADATA_PATH, document);
+            routes.push(auth::METADATA_PATH.to_owned());
         }
     }
-    router.fallback(not_found).layer(
-        // Router::layer runs after routing, so the observer sees the matched route.
-        ServiceBuilder::new()
-            .map_request(request_id::drop_insane)
-            .layer(SetRequestIdLayer::new(
-                X_REQUEST_ID.clone(),
-                request_id::MakeUuid,
-            ))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-            .layer(from_fn_with_state(tracing, observe::observe))
-            .layer(from_fn(refusals::refusals))
-            .layer(CatchPanicLayer::custom(refusals::panicked)),
+    let router = router.fallback(not_found);
+    Observe::new(
+        CatchPanic::custom(router, refusals::panicked as Panicked),
+        Observer::new(tracing, routes),
     )
 }
 
-/// What `POST /mcp` must pass before the endpoint (steps 6 to 10 above), with its state shared
+/// The whole public stack, as `public_service` builds it.
+pub type PublicService = Observe<CatchPanic<Router, Panicked>>;
+
+/// What answers a panic (see [`refusals::panicked`]).
+type Panicked = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
+
+/// What `POST /mcp` must pass before the endpoint (steps 4 to 8 above), with its state shared
 /// by all requests. One middleware rather than one per step: axum clones a middleware's inner
 /// service on every request, so a chain of them clones the chain below each one (callgrind:
 /// separate layers for these steps cost ~9,000 instructions per request in clones alone).
@@ -138,7 +138,7 @@ async fn mcp_gate(State(gate): State<Arc<McpGate>>, req: Request, next: Next) ->
     }
 }
 
-/// Steps 7 to 10, then the endpoint.
+/// Steps 5 to 8, then the endpoint.
 async fn admit(gate: &McpGate, req: Request, next: Next) -> Response {
     let Some(permit) = gate.in_flight.try_admit() else {
         return shed::overloaded(&req);

@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
         request.headers_mut().insert(header::AUTHORIZATION, value);
     }
     let sent = request.headers().get(header::AUTHORIZATION).cloned();
-    let answer = send(&GATE, request);
+    let answer = send(&*GATE, request);
 
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.body);
     let challenge = challenge(&answer);

@@ -6,18 +6,24 @@
 
 use std::sync::LazyLock;
 
-use axum::{Extension, Router, body::Body, middleware::from_fn, response::Response};
+use axum::{
+    Extension, Router,
+    body::Body,
+    extract::Request as AxumRequest,
+    middleware::{Next, from_fn},
+    response::Response,
+};
 use bytes::Bytes;
 use http::{Request, header};
 use libfuzzer_sys::fuzz_target;
-use mcp_platform::http::refusals::{code_for, refusals};
+use mcp_platform::http::refusals::{as_json_rpc, code_for};
 use mcp_platform_fuzz::{is_json, jsonrpc_error, send};
 
 /// The answer the inner service gives, carried to it in the request.
 #[derive(Clone)]
 struct Canned(http::StatusCode, http::HeaderMap, Bytes);
 
-/// The refusals layer around a service that answers the canned response.
+/// The edge (as the observe layer applies it) around a service that answers the canned response.
 static EDGE: LazyLock<Router> = LazyLock::new(|| {
     Router::new()
         .fallback(
@@ -28,7 +34,9 @@ static EDGE: LazyLock<Router> = LazyLock::new(|| {
                 response
             },
         )
-        .layer(from_fn(refusals))
+        .layer(from_fn(|req: AxumRequest, next: Next| async move {
+            as_json_rpc(next.run(req).await, None).await
+        }))
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -41,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         inner.headers().clone(),
         inner.body().clone(),
     ));
-    let answer = send(&EDGE, request);
+    let answer = send(&*EDGE, request);
     let status = inner.status();
     assert_eq!(answer.status, status, "the status is kept");
 

@@ -5,13 +5,13 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
+use mcp_platform::stack::PublicService;
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use mcp_platform_fuzz::{check_request_id, jsonrpc_error, send, stack};
 
-static STACK: LazyLock<Router> = LazyLock::new(|| stack(&[]));
+static STACK: LazyLock<PublicService> = LazyLock::new(|| stack(&[]));
 
 fuzz_target!(|data: &[u8]| {
     let ids: Vec<HeaderValue> = data
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
             request = request.header("x-request-id", id.clone());
         }
         let request = request.body(Bytes::new()).unwrap();
-        let answer = send(&STACK, request.clone());
+        let answer = send(&*STACK, request.clone());
         let id = check_request_id(request.headers(), &answer);
         if answer.status != StatusCode::OK {
             assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use axum::Router;
+use mcp_platform::stack::PublicService;
 use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use mcp_platform::jsonrpc::code;
@@ -21,8 +21,8 @@ const INVALID_PARAMS: i64 = -32602;
 
 /// A small body limit, so that a 413 is within libFuzzer's reach.
 const BODY_LIMIT: (&str, &str) = ("APP__HTTP__MAX_BODY_BYTES", "2048");
-static OPEN: LazyLock<Router> = LazyLock::new(|| stack(&[BODY_LIMIT]));
-static AUTHED: LazyLock<Router> = LazyLock::new(|| stack(&[AUTH, &[BODY_LIMIT]].concat()));
+static OPEN: LazyLock<PublicService> = LazyLock::new(|| stack(&[BODY_LIMIT]));
+static AUTHED: LazyLock<PublicService> = LazyLock::new(|| stack(&[AUTH, &[BODY_LIMIT]].concat()));
 
 fuzz_target!(|data: &[u8]| {
     let Some(request) = mcp_platform_fuzz::request(data) else {

@@ -4,9 +4,12 @@
 //! promises every answer keeps (a JSON-RPC error body on a refusal, a sane request id) are checked
 //! in one place.
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    convert::Infallible,
+    sync::{Arc, LazyLock},
+};
 
-use axum::{Router, body::Body};
+use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
@@ -85,9 +88,12 @@ pub struct Answer {
 }
 
 /// Sends `req` through `router` and reads the whole answer.
-pub fn send(router: &Router, req: Request<Bytes>) -> Answer {
+pub fn send<S>(service: &S, req: Request<Bytes>) -> Answer
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
     runtime().block_on(async {
-        let response = match router.clone().oneshot(req.map(Body::from)).await {
+        let response = match service.clone().oneshot(req.map(Body::from)).await {
             Ok(response) => response,
             Err(never) => match never {},
         };
@@ -162,7 +168,7 @@ impl Tools {
 
 /// The platform's whole public router (every layer, rmcp, [`Tools`]) on the embedded defaults
 /// plus `env`, as `App::bind` builds it.
-pub fn stack(env: &[(&str, &str)]) -> Router {
+pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
     let settings = settings(env);
     let service = Service {
         name: "fuzz",
@@ -178,7 +184,7 @@ pub fn stack(env: &[(&str, &str)]) -> Router {
             tracing: Tracing::default(),
         },
     );
-    stack::public_router(
+    stack::public_service(
         &settings.http,
         endpoint,
         authenticator(&settings),

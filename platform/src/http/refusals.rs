@@ -1,15 +1,14 @@
-//! The edge of the stack: any refusal that is not JSON yet (a stock layer's plain 413 or 500,
-//! rmcp's plain-text transport errors, an unknown route) becomes a JSON-RPC error body with the
-//! request's ids, so every client gets an answer it can parse and quote. The layers that know
-//! their JSON-RPC error code answer in JSON-RPC themselves and pass through untouched.
+//! The edge of the stack (applied by the observe layer to every answer): any refusal that is not
+//! JSON yet (a stock layer's plain 413 or 500, rmcp's plain-text transport errors, an unknown
+//! route) becomes a JSON-RPC error body with the request's ids, so every client gets an answer it
+//! can parse and quote. The layers that know their JSON-RPC error code answer in JSON-RPC
+//! themselves and pass through untouched.
 
 use std::any::Any;
 
 use axum::{
     body::Body,
-    extract::Request,
     http::{StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use http_body_util::{BodyExt as _, Limited};
@@ -22,9 +21,8 @@ use crate::{
 /// Longest plain-text error worth reading back into a JSON-RPC message.
 const MAX_ERROR_TEXT: usize = 4096;
 
-pub async fn refusals(req: Request, next: Next) -> Response {
-    let context = RequestContext::of(req.extensions()).cloned();
-    let response = next.run(req).await;
+/// `response` as a JSON-RPC error when it is a refusal that is not JSON yet; else unchanged.
+pub async fn as_json_rpc(response: Response, context: Option<&RequestContext>) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || super::is_json(response.headers())
     {
@@ -48,7 +46,7 @@ pub async fn refusals(req: Request, next: Next) -> Response {
     let code = code_for(status);
     tracing::info!(status = status.as_u16(), error = %message, "rejected request");
     let mut mapped = JsonRpcError::new(status, code, message)
-        .for_request(context.as_ref())
+        .for_request(context)
         .into_response();
     // Keep headers such as `Allow`, but not the old body's framing.
     for (name, value) in &parts.headers {

@@ -3,6 +3,7 @@
 //! behind an ALB must (see [`Server::run`]).
 
 use std::{
+    convert::Infallible,
     future::Future,
     io,
     net::SocketAddr,
@@ -13,7 +14,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::ConnectInfo};
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request},
+    response::Response,
+};
+use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -24,7 +31,7 @@ use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::{
     config::Settings,
@@ -97,14 +104,21 @@ impl Server {
     /// 2. stops accepting and lets in-flight requests finish within the grace period;
     /// 3. only then cancels `after_drain` (rmcp's token: cancelling it earlier turns in-flight
     ///    requests into 500s).
-    pub async fn run(
+    pub async fn run<S>(
         self,
-        app: Router,
+        app: S,
         admin: Router,
         readiness: Readiness,
         after_drain: CancellationToken,
         shutdown: impl Future<Output = ()>,
-    ) {
+    ) where
+        S: Service<Request, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let stop_accepting = CancellationToken::new();
         // Only the public listener's connections are capped and counted: the admin listener is
         // loopback, and a full public listener must not hide the metrics that show it.
@@ -213,12 +227,16 @@ impl Drop for OpenConnection {
     }
 }
 
-async fn accept_loop(
+async fn accept_loop<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: ConnectionLimits,
     stop: CancellationToken,
-) -> GracefulShutdown {
+) -> GracefulShutdown
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
     // Watches every connection, so the caller can wait for them once accepting has stopped.
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -257,7 +275,8 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let service = app
             .clone()
-            .map_request(move |mut req: axum::extract::Request<_>| {
+            .map_request(move |req: http::Request<Incoming>| {
+                let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });

@@ -30,7 +30,10 @@ use crate::{
     context::RequestContext,
     http::{body::Guarded, is_event_stream, is_json, refusals},
     jsonrpc::{JsonRpcError, code},
-    telemetry::Tracing,
+    telemetry::{
+        Tracing,
+        metrics::{HistogramSeries, names},
+    },
 };
 
 /// Whether a tool name is registered (unknown names are labelled `_OTHER` in metrics).
@@ -42,6 +45,8 @@ pub(super) struct Ingress<S> {
     max_body_bytes: usize,
     tool_known: ToolLookup,
     tracing: Tracing,
+    /// `mcp.server.operation.duration`.
+    durations: Arc<HistogramSeries>,
 }
 
 impl<S> Ingress<S> {
@@ -56,6 +61,7 @@ impl<S> Ingress<S> {
             max_body_bytes,
             tool_known,
             tracing,
+            durations: Arc::new(HistogramSeries::new(names::MCP_OPERATION_DURATION)),
         }
     }
 }
@@ -114,9 +120,11 @@ where
             return reject(err);
         }
 
-        let mut operation = Operation::start(info, &context, &self.tracing, &parts, |tool| {
-            (self.tool_known)(tool)
-        });
+        let durations = self.durations.clone();
+        let mut operation =
+            Operation::start(info, &context, &self.tracing, durations, &parts, |tool| {
+                (self.tool_known)(tool)
+            });
         let span = operation.span.clone();
         let request = Request::from_parts(parts, Body::from(bytes));
         let response = match self.inner.call(request).instrument(span).await {

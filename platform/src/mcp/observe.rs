@@ -4,6 +4,7 @@
 
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -25,7 +26,7 @@ use crate::{
     http::observe::http_attributes,
     telemetry::{
         self, Tracing,
-        metrics::{labels, names},
+        metrics::{HistogramSeries, labels},
         semconv,
     },
 };
@@ -73,6 +74,7 @@ pub(super) struct Operation {
     context: RequestContext,
     /// Whether the whole response was seen; dropped before, the operation was cancelled.
     complete: bool,
+    durations: Arc<HistogramSeries>,
 }
 
 impl Operation {
@@ -84,6 +86,7 @@ impl Operation {
         info: McpRequestInfo,
         context: &RequestContext,
         tracing: &Tracing,
+        durations: Arc<HistogramSeries>,
         request: &http::request::Parts,
         tool_known: impl FnOnce(&str) -> bool,
     ) -> Self {
@@ -105,6 +108,7 @@ impl Operation {
                 attributes.extend(http_attributes(
                     &request.method,
                     &request.uri,
+                    Some(super::MCP_PATH),
                     request.version,
                     &request.headers,
                     &request.extensions,
@@ -157,6 +161,7 @@ impl Operation {
             protocol_version,
             context: context.clone(),
             complete: false,
+            durations,
         }
     }
 
@@ -266,23 +271,23 @@ struct OutcomeResult {
 
 impl Drop for Operation {
     fn drop(&mut self) {
-        let mut metric_labels = vec![Label::new(labels::MCP_METHOD_NAME, self.method_label)];
-        if let Some(tool) = &self.tool_label {
-            metric_labels.push(Label::new(labels::GEN_AI_TOOL_NAME, tool.clone()));
-        }
-        if let Some(version) = self.protocol_version {
-            metric_labels.push(Label::new(labels::MCP_PROTOCOL_VERSION, version));
-        }
         let error_type = match self.context.rpc_error() {
             Some(error_type) => Some(error_type).filter(|e| !e.is_empty()),
             None if self.complete => None,
             None => Some(semconv::CANCELLED),
         };
-        if let Some(error_type) = error_type {
-            metric_labels.push(Label::new(labels::ERROR_TYPE, error_type.to_owned()));
-        }
-        metrics::histogram!(names::MCP_OPERATION_DURATION, metric_labels)
-            .record(self.started.elapsed().as_secs_f64());
+        self.durations.record(
+            [
+                Some(Label::new(labels::MCP_METHOD_NAME, self.method_label)),
+                self.tool_label
+                    .take()
+                    .map(|tool| Label::new(labels::GEN_AI_TOOL_NAME, tool)),
+                self.protocol_version
+                    .map(|version| Label::new(labels::MCP_PROTOCOL_VERSION, version)),
+                error_type.map(|error| Label::new(labels::ERROR_TYPE, error.to_owned())),
+            ],
+            self.started.elapsed().as_secs_f64(),
+        );
         if let Some(trace) = &self.trace {
             let span = trace.span();
             if error_type == Some(semconv::CANCELLED) {

@@ -3,10 +3,14 @@
 //! `http_server_request_duration_seconds`) and explicit histogram buckets (never summaries,
 //! which cannot be aggregated across tasks).
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{PoisonError, RwLock},
+    time::Duration,
+};
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics::{Histogram, Label, Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -189,6 +193,48 @@ impl Metrics {
         Router::new()
             .route("/metrics", get(render))
             .with_state(self.clone())
+    }
+}
+
+/// The series of one histogram, by their labels. The `metrics` macros register a series on
+/// every record, hashing and looking up its whole key in the exporter (callgrind: ~2,500
+/// instructions a record, against ~900 here). Kept by the stack (not global), so a
+/// test's thread-local recorder gets its own series. Label values must be bounded.
+pub struct HistogramSeries {
+    name: &'static str,
+    /// foldhash: SipHash made each lookup cost ~1,500 instructions.
+    series: RwLock<HashMap<SeriesLabels, Histogram, foldhash::fast::RandomState>>,
+}
+
+/// A series' labels, in order; `None` for one it does not carry.
+pub type SeriesLabels = [Option<Label>; 4];
+
+impl HistogramSeries {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            series: RwLock::default(),
+        }
+    }
+
+    /// Records `value` in the series with these labels.
+    pub fn record(&self, labels: SeriesLabels, value: f64) {
+        if let Some(histogram) = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&labels)
+        {
+            histogram.record(value);
+            return;
+        }
+        let key: Vec<Label> = labels.iter().flatten().cloned().collect();
+        let histogram = metrics::histogram!(self.name, key);
+        histogram.record(value);
+        self.series
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(labels, histogram);
     }
 }
 
