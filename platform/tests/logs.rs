@@ -34,7 +34,7 @@ impl io::Write for Captured {
 #[tokio::test]
 async fn log_lines_carry_the_request_id_and_one_access_line_per_request() {
     let captured = Captured::default();
-    let (layer, guard) = logs::layer(LogFormat::Json, "info", false, captured.clone());
+    let (layer, guard) = logs::layer(LogFormat::Json, "info", None, captured.clone());
     let _local = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     let server = TestServer::start(&[]).await;
     let body = request(3, "tools/call", json!({"name": "ping", "arguments": {}}));

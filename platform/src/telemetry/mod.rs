@@ -107,7 +107,7 @@ impl Telemetry {
         let (log_layer, logs) = logs::layer(
             format,
             &settings.log.level,
-            tracing.0.is_some(),
+            tracing.0.is_some().then_some(service.crate_name),
             std::io::stdout(),
         );
         let registry = tracing_subscriber::registry().with(log_layer);
