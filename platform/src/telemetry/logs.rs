@@ -675,15 +675,22 @@ mod tests {
         assert_eq!(written + dropped, lines);
     }
 
-    #[test]
-    fn the_level_picks_lines_and_exported_spans_pass_whatever_the_level() {
+    /// The JSON lines `log` writes through the layer with `filter`.
+    fn lines_of(filter: LogFilter, log: impl FnOnce()) -> Vec<serde_json::Value> {
         let captured = Captured::default();
         let (writer, guard) = tracing_appender::non_blocking(captured.clone());
-        let subscriber = tracing_subscriber::registry().with(JsonLogLayer {
-            writer,
-            filter: LogFilter::new("warn", Some("tools")),
-        });
-        tracing::subscriber::with_default(subscriber, || {
+        let subscriber = tracing_subscriber::registry().with(JsonLogLayer { writer, filter });
+        tracing::subscriber::with_default(subscriber, log);
+        drop(guard);
+        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        out.lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect()
+    }
+
+    #[test]
+    fn the_level_picks_lines_and_exported_spans_pass_whatever_the_level() {
+        let lines = lines_of(LogFilter::new("warn", Some("tools")), || {
             let exported = tracing::debug_span!(target: "tools::search", "lookup");
             assert!(
                 !exported.is_disabled(),
@@ -699,35 +706,21 @@ mod tests {
             tracing::info!(parent: &context, "below the level");
             tracing::warn!(parent: &context, "at the level");
         });
-        drop(guard);
-        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 1, "{out}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0]["message"], "at the level");
         assert_eq!(lines[0]["request_id"], "r-1");
     }
 
     #[test]
     fn a_failing_debug_or_display_still_gives_a_line() {
-        let captured = Captured::default();
-        let (writer, guard) = tracing_appender::non_blocking(captured.clone());
-        let subscriber = tracing_subscriber::registry().with(JsonLogLayer {
-            writer,
-            filter: LogFilter::new("info", None),
-        });
-        tracing::subscriber::with_default(subscriber, || {
+        let lines = lines_of(LogFilter::new("info", None), || {
             let span = tracing::info_span!(CONTEXT_SPAN, request_id = ?Failing);
             tracing::info!(parent: &span, debug = ?Failing, display = %Failing, "still logged");
         });
-        drop(guard);
-        let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
-        assert_eq!(line["message"], "still logged");
-        assert_eq!(line["debug"], "half");
-        assert_eq!(line["display"], "half");
-        assert_eq!(line["request_id"], "half");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["message"], "still logged");
+        assert_eq!(lines[0]["debug"], "half");
+        assert_eq!(lines[0]["display"], "half");
+        assert_eq!(lines[0]["request_id"], "half");
     }
 }
