@@ -70,26 +70,32 @@ where
         origins,
     });
     let mcp = from_fn_with_state(gate, mcp_gate).layer(mcp_endpoint);
-    let mut routes = vec![
-        MCP_PATH.to_owned(),
-        http::LIVEZ_PATH.to_owned(),
-        http::READYZ_PATH.to_owned(),
+    // Every path but the MCP endpoint's, named once: the observer labels requests with them.
+    let mut pages = vec![
+        (http::LIVEZ_PATH.to_owned(), get(http::livez)),
+        (
+            http::READYZ_PATH.to_owned(),
+            get(http::readyz).with_state(readiness),
+        ),
     ];
-    let mut router = Router::new()
-        .route_service(MCP_PATH, mcp)
-        .route(http::LIVEZ_PATH, get(http::livez))
-        .route(http::READYZ_PATH, get(http::readyz).with_state(readiness));
     if let Some(auth) = auth {
         // Clients look for the path-inserted document first, then the root one.
         let document = get(auth::metadata).with_state(auth.clone());
-        router = router.route(&auth.metadata_path(), document.clone());
-        routes.push(auth.metadata_path());
         if auth.metadata_path() != auth::METADATA_PATH {
-            router = router.route(auth::METADATA_PATH, document);
-            routes.push(auth::METADATA_PATH.to_owned());
+            pages.push((auth::METADATA_PATH.to_owned(), document.clone()));
         }
+        pages.push((auth.metadata_path(), document));
     }
-    let router = router.fallback(not_found);
+    let routes = std::iter::once(MCP_PATH.to_owned())
+        .chain(pages.iter().map(|(path, _)| path.clone()))
+        .collect();
+    let router = pages
+        .into_iter()
+        .fold(
+            Router::new().route_service(MCP_PATH, mcp),
+            |router, (path, page)| router.route(&path, page),
+        )
+        .fallback(not_found);
     Observe::new(
         CatchPanic::custom(router, refusals::panicked as Panicked),
         Observer::new(tracing, routes),

@@ -165,9 +165,13 @@ where
         .with_context_activation(false)
         // The platform's own spans are made with the OpenTelemetry API (see
         // `telemetry::Tracing`); its `tracing` spans only carry log context.
-        .with_filter(filter_fn(move |meta| {
-            meta.is_span() && meta.target().starts_with(tools)
-        }))
+        .with_filter(filter_fn(move |meta| is_exported(meta, tools)))
+}
+
+/// Whether `meta` is one of the spans of `tools` (the service's crate), which go to
+/// OpenTelemetry while spans are exported.
+fn is_exported(meta: &Metadata<'_>, tools: &str) -> bool {
+    meta.is_span() && meta.target().starts_with(tools)
 }
 
 /// Makes a panic an error log line like any other (JSON, with the request's ids), not raw
@@ -299,8 +303,7 @@ impl LogFilter {
     }
 
     fn exported(&self, meta: &Metadata<'_>) -> bool {
-        self.exported
-            .is_some_and(|tools| meta.is_span() && meta.target().starts_with(tools))
+        self.exported.is_some_and(|tools| is_exported(meta, tools))
     }
 }
 
