@@ -42,11 +42,14 @@ pub fn is_event_stream(headers: &HeaderMap) -> bool {
 
 /// Whether a message is JSON (`application/json`, any parameters).
 pub fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let mime = v
+            .as_bytes()
+            .split(|b| *b == b';')
+            .next()
+            .unwrap_or_default();
+        mime.trim_ascii().eq_ignore_ascii_case(b"application/json")
+    })
 }
 
 /// `GET /livez`: the process is alive.
