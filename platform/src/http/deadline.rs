@@ -81,7 +81,8 @@ struct StreamDeadline<B> {
     timeout: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     context: Option<RequestContext>,
-    /// The request's span, for the log line (the body is polled outside it).
+    /// The request's span, for the log line in the pretty format (the body is polled outside it
+    /// and outside its context's scope).
     span: tracing::Span,
     ended: bool,
 }
@@ -104,9 +105,11 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for StreamDeadline<B> {
             return Poll::Pending;
         }
         self.ended = true;
-        let error = self
-            .span
-            .in_scope(|| timed_out(self.timeout, self.context.as_ref()));
+        let timed_out = || timed_out(self.timeout, self.context.as_ref());
+        let error = self.span.in_scope(|| match &self.context {
+            Some(context) => context.in_scope(timed_out),
+            None => timed_out(),
+        });
         let event = format!("data: {}\n\n", error.body());
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
     }

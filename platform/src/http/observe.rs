@@ -29,7 +29,7 @@ use opentelemetry::{
     trace::{SpanBuilder, Status, TraceContextExt as _},
 };
 use tower::Service;
-use tracing::{Instrument, Span, field::Empty};
+use tracing::{Instrument, Level, Span, field::Empty};
 
 use super::{
     body::Guarded,
@@ -40,6 +40,7 @@ use crate::{
     context::RequestContext,
     telemetry::{
         self, Tracing,
+        logs::{self, ShowFields, Value},
         metrics::{HistogramSeries, labels, names},
         semconv,
     },
@@ -76,8 +77,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    /// Opens the request: its id, its context and the `tracing` span its log lines carry; records
-    /// it when the response body is finished or dropped.
+    /// Opens the request: its id, and its context, whose scope its log lines are written in (and
+    /// for the pretty format its `tracing` span); records it when the response body is finished
+    /// or dropped.
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
         let observer = self.observer.clone();
@@ -116,18 +118,18 @@ where
             status: None,
         };
         observation.observer.active_requests().increment(1.0);
-        let handled = span.in_scope(|| self.inner.call(req));
+        let scope = observation.context.clone();
+        let handled = span.in_scope(|| scope.in_scope(|| self.inner.call(req)));
         Box::pin(async move {
             let context = &observation.context;
-            let mut response = async {
+            let handled = async {
                 let response = match handled.await {
                     Ok(response) => response.map(Body::new),
                     Err(never) => match never {},
                 };
                 refusals::as_json_rpc(response, Some(context)).await
-            }
-            .instrument(span)
-            .await;
+            };
+            let mut response = scope.scope(handled).instrument(span).await;
             response
                 .headers_mut()
                 .entry(&X_REQUEST_ID)
@@ -354,32 +356,58 @@ impl Drop for Observation {
             span.end();
             self.context.set_trace(trace);
         }
-        if let Some(trace) = self.context.trace() {
-            let (trace_id, span_id) = telemetry::log_ids(trace);
+        // Health checks arrive every few seconds from every load balancer node: metrics only.
+        let probe = self.route.as_deref().is_some_and(super::is_health_probe);
+        if probe && self.status == Some(StatusCode::OK) || !tracing::event_enabled!(Level::INFO) {
+            return;
+        }
+        let rpc = self.context.rpc();
+        let fields = [
+            ("http.method", Some(Value::Text(self.method))),
+            (
+                "http.route",
+                Some(Value::Text(self.route.as_deref().unwrap_or(""))),
+            ),
+            (
+                "http.status",
+                status.map(|status| Value::Uint(status.into())),
+            ),
+            ("error.type", error_type.as_deref().map(Value::Text)),
+            (
+                "mcp.method",
+                rpc.and_then(|r| r.method.as_deref()).map(Value::Text),
+            ),
+            (
+                "mcp.target",
+                rpc.and_then(|r| r.target.as_deref()).map(Value::Text),
+            ),
+            (
+                "mcp.error",
+                self.context
+                    .rpc_error()
+                    .filter(|e| !e.is_empty())
+                    .map(Value::Text),
+            ),
+            (
+                "duration_ms",
+                Some(Value::Float(elapsed.as_secs_f64() * 1000.0)),
+            ),
+        ];
+        if logs::write_json(
+            Level::INFO,
+            module_path!(),
+            "request",
+            &fields,
+            &self.context,
+        ) {
+            return;
+        }
+        // Not JSON (the pretty format): through `tracing`, the request's span giving the context
+        // (the auth layer recorded the caller on it).
+        if let Some((trace_id, span_id)) = self.context.trace().map(telemetry::log_ids) {
             self.span.record("trace_id", trace_id);
             self.span.record("span_id", span_id);
         }
-        // Health checks arrive every few seconds from every load balancer node: metrics only.
-        let probe = self.route.as_deref().is_some_and(super::is_health_probe);
-        if probe && self.status == Some(StatusCode::OK) {
-            return;
-        }
-        if let Some(principal) = self.context.principal() {
-            self.span
-                .record(semconv::ENDUSER_ID, principal.subject.as_str());
-        }
-        let rpc = self.context.rpc();
-        tracing::info!(
-            parent: &self.span,
-            http.method = self.method,
-            http.route = self.route.as_deref().unwrap_or(""),
-            http.status = status,
-            error.type = error_type.as_deref(),
-            mcp.method = rpc.and_then(|r| r.method.as_deref()),
-            mcp.target = rpc.and_then(|r| r.target.as_deref()),
-            mcp.error = self.context.rpc_error().filter(|e| !e.is_empty()),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "request"
-        );
+        tracing::info!(parent: &self.span, "request{}", ShowFields(&fields));
     }
 }

@@ -22,7 +22,7 @@ use rmcp::{
 };
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, schema};
-use crate::{http::refusals::panic_message, identity::Service};
+use crate::{context::scoped, http::refusals::panic_message, identity::Service};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -175,7 +175,13 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             };
             result.is_error != Some(true)
         };
-        run_guarded("tool", &tool, request_context, succeeded, call).await
+        // rmcp serves the request in tasks of its own, outside the scope the stack's outer layer
+        // gives it: the handler's log lines carry the request's ids all the same.
+        scoped(
+            request_context.clone(),
+            run_guarded("tool", &tool, request_context, succeeded, call),
+        )
+        .await
     }
 
     async fn list_tools(
@@ -228,7 +234,11 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         );
         let prompt = ctx.name.clone();
         let prompt_call = self.prompts.get_prompt(ctx);
-        run_guarded("prompt", &prompt, request_context, |_| true, prompt_call).await
+        scoped(
+            request_context.clone(),
+            run_guarded("prompt", &prompt, request_context, |_| true, prompt_call),
+        )
+        .await
     }
 }
 

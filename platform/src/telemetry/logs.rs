@@ -34,17 +34,14 @@ use tracing_subscriber::{
 
 use crate::{
     config::LogFormat,
+    context::RequestContext,
     identity::{PLATFORM_CRATE, Service},
 };
 
-/// Span fields copied onto every log line written inside the span (the innermost span's value
-/// wins)...
-const CONTEXT_FIELDS: &[&str] = &["request_id", "enduser.id", "trace_id", "span_id"];
-/// ...from the spans that carry them: the request's...
-const CONTEXT_SPAN: &str = "http.server";
-/// ...and, while spans are exported, the MCP operation's (its span id). rmcp runs the handler in
-/// a task that enters only this span, which leads to the HTTP span above it.
-const MCP_SPAN: &str = "mcp.server";
+/// The platform's `tracing` spans of a request (HTTP) and of its MCP operation: the pretty
+/// format shows their fields; JSON lines take the request's from its context instead, so they
+/// are made for JSON only when a level directive names spans.
+const REQUEST_SPANS: &[&str] = &["http.server", "mcp.server"];
 /// Lines waiting for the writer thread; beyond them, lines are dropped (and counted).
 const QUEUED_LINES: usize = 64 * 1024;
 /// The longest the exit waits for queued lines to reach stdout.
@@ -180,48 +177,8 @@ pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
 }
 
-/// The [`CONTEXT_FIELDS`] of a span, kept in its extensions (first value of each wins).
-#[derive(Default)]
-struct ContextFields(Vec<(&'static str, ContextValue)>);
-
-/// Ids are kept as numbers and written as hex straight into the line: no string per span.
-enum ContextValue {
-    Text(String),
-    /// A trace id (written as 32 hex digits).
-    Id128(u128),
-    /// A span id (written as 16 hex digits).
-    Id64(u64),
-}
-
-impl ContextFields {
-    fn keep(&mut self, field: &Field, value: impl FnOnce() -> ContextValue) {
-        if let Some(name) = CONTEXT_FIELDS.iter().find(|n| **n == field.name())
-            && !self.0.iter().any(|(n, _)| n == name)
-        {
-            self.0.push((name, value()));
-        }
-    }
-}
-
-impl Visit for ContextFields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.keep(field, || ContextValue::Text(value.to_owned()));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.keep(field, || ContextValue::Id128(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.keep(field, || ContextValue::Id64(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.keep(field, || {
-            ContextValue::Text(text(format_args!("{value:?}")))
-        });
-    }
-}
-
-/// The pretty format's fields: tracing's defaults, with the log ids (numbers, see
-/// [`ContextValue`]) in hex like everywhere else.
+/// The pretty format's fields: tracing's defaults, with the log ids (numbers: see
+/// `telemetry::log_ids`) in hex like everywhere else.
 struct PrettyFields;
 
 impl<'a> MakeVisitor<Writer<'a>> for PrettyFields {
@@ -293,13 +250,13 @@ impl LogFilter {
         }
     }
 
-    /// Events, and only the platform's spans that carry the context fields: a span nobody wants
-    /// is never created (without a collector, not even the MCP span).
+    /// Events, and the request's spans only when the level's directives name spans: a span
+    /// nobody wants is never created.
     fn logged(&self, meta: &Metadata<'_>) -> bool {
         meta.is_event()
-            || (meta.target().starts_with(PLATFORM_CRATE)
-                && (meta.name() == CONTEXT_SPAN
-                    || (self.exported.is_some() && meta.name() == MCP_SPAN)))
+            || (self.dynamic
+                && meta.target().starts_with(PLATFORM_CRATE)
+                && REQUEST_SPANS.contains(&meta.name()))
     }
 
     fn exported(&self, meta: &Metadata<'_>) -> bool {
@@ -338,40 +295,13 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLogLayer {
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         if self.filter.dynamic {
-            self.filter.level.on_new_span(attrs, id, ctx.clone());
-        }
-        if !self.filter.logged(attrs.metadata()) {
-            return;
-        }
-        let mut fields = ContextFields::default();
-        attrs.record(&mut fields);
-        if !fields.0.is_empty()
-            && let Some(span) = ctx.span(id)
-        {
-            span.extensions_mut().insert(fields);
+            self.filter.level.on_new_span(attrs, id, ctx);
         }
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         if self.filter.dynamic {
-            self.filter.level.on_record(id, values, ctx.clone());
-        }
-        let Some(span) = ctx
-            .span(id)
-            .filter(|span| self.filter.logged(span.metadata()))
-        else {
-            return;
-        };
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<ContextFields>() {
-            Some(fields) => values.record(fields),
-            None => {
-                let mut fields = ContextFields::default();
-                values.record(&mut fields);
-                if !fields.0.is_empty() {
-                    extensions.insert(fields);
-                }
-            }
+            self.filter.level.on_record(id, values, ctx);
         }
     }
 
@@ -393,47 +323,122 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLogLayer {
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        thread_local! {
-            static LINE: RefCell<Line> = RefCell::new(Line::new());
-        }
-        LINE.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut line) => self.write(&mut line, event, &ctx),
-            // A value's Debug that logs while its own line is being written.
-            Err(_) => self.write(&mut Line::new(), event, &ctx),
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        with_line(|line| self.write(line, event));
+    }
+}
+
+thread_local! {
+    /// Each thread's line buffer, reused line after line.
+    static LINE: RefCell<Line> = RefCell::new(Line::new());
+}
+
+/// Runs `write` with this thread's line buffer.
+fn with_line<R>(write: impl FnOnce(&mut Line) -> R) -> R {
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => write(&mut line),
+        // A value's Debug that logs while its own line is being written.
+        Err(_) => write(&mut Line::new()),
+    })
+}
+
+/// A value of a line written by [`write_json`].
+#[derive(Clone, Copy)]
+pub enum Value<'a> {
+    Text(&'a str),
+    Uint(u64),
+    Float(f64),
+    /// A trace id, written as 32 hex digits.
+    TraceId(u128),
+    /// A span id, written as 16 hex digits.
+    SpanId(u64),
+}
+
+/// A line's fields: its name and value, or `None` when it has none (the key is left out).
+pub type Fields<'a> = [(&'static str, Option<Value<'a>>)];
+
+/// The request's fields on each of its lines: `request_id`, `enduser.id` (auth on), and while
+/// spans are exported the `trace_id` and `span_id` of its server span.
+fn request_fields(
+    request: &RequestContext,
+    mut field: impl FnMut(&'static str, Option<Value<'_>>),
+) {
+    field("request_id", Some(Value::Text(request.request_id())));
+    if let Some(principal) = request.principal() {
+        field("enduser.id", Some(Value::Text(&principal.subject)));
+    }
+    if let Some(trace) = request.trace() {
+        let (trace_id, span_id) = super::log_ids(trace);
+        field("trace_id", Some(Value::TraceId(trace_id)));
+        field("span_id", Some(Value::SpanId(span_id)));
+    }
+}
+
+/// Writes a JSON line of `request` straight to the current subscriber's JSON log layer, as that
+/// layer writes an event, but without `tracing`'s event dispatch and field visitors: for the
+/// access line, one a request (callgrind: ~2,500 instructions less a request). The caller checks
+/// the level first (`tracing::event_enabled!`). Returns false when the subscriber has no JSON log
+/// layer (the pretty format): the caller then logs through `tracing`.
+pub fn write_json(
+    level: tracing::Level,
+    target: &str,
+    message: &str,
+    fields: &Fields<'_>,
+    request: &RequestContext,
+) -> bool {
+    tracing::dispatcher::get_default(|dispatch| {
+        let Some(layer) = dispatch.downcast_ref::<JsonLogLayer>() else {
+            return false;
+        };
+        with_line(|line| {
+            line.head(&level);
+            line.own_field("message", Some(Value::Text(message)));
+            for (key, value) in fields {
+                line.own_field(key, *value);
+            }
+            line.own_field("target", Some(Value::Text(target)));
+            request_fields(request, |key, value| line.own_field(key, value));
+            layer.emit(line);
         });
+        true
+    })
+}
+
+/// Shows [`Fields`] as `key=value` pairs, for the pretty format.
+pub struct ShowFields<'a, 'b>(pub &'a Fields<'b>);
+
+impl fmt::Display for ShowFields<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in self.0 {
+            match value {
+                None => continue,
+                Some(Value::Text(text)) => write!(f, " {key}={text:?}")?,
+                Some(Value::Uint(n)) => write!(f, " {key}={n}")?,
+                Some(Value::Float(x)) => write!(f, " {key}={x}")?,
+                Some(Value::TraceId(id)) => write!(f, " {key}={id:032x}")?,
+                Some(Value::SpanId(id)) => write!(f, " {key}={id:016x}")?,
+            }
+        }
+        Ok(())
     }
 }
 
 impl JsonLogLayer {
-    fn write<S: Subscriber + for<'a> LookupSpan<'a>>(
-        &self,
-        line: &mut Line,
-        event: &Event<'_>,
-        ctx: &Context<'_, S>,
-    ) {
-        line.clear();
-        line.timestamp();
-        line.value("level", event.metadata().level().as_str());
+    /// An event's line: its fields, then the current request's (see [`request_fields`]).
+    fn write(&self, line: &mut Line, event: &Event<'_>) {
+        line.head(event.metadata().level());
         event.record(line);
-        line.value("target", event.metadata().target());
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                if let Some(fields) = span.extensions().get::<ContextFields>() {
-                    for (name, value) in &fields.0 {
-                        match value {
-                            ContextValue::Text(text) => line.value(name, text),
-                            ContextValue::Id128(id) => {
-                                line.unescaped(name, format_args!("{id:032x}"))
-                            }
-                            ContextValue::Id64(id) => {
-                                line.unescaped(name, format_args!("{id:016x}"))
-                            }
-                        }
-                    }
-                }
+        line.field("target", Some(Value::Text(event.metadata().target())));
+        RequestContext::with_current(|request| {
+            if let Some(request) = request {
+                request_fields(request, |key, value| line.field(key, value));
             }
-        }
+        });
+        self.emit(line);
+    }
+
+    /// Hands the line to the writer thread.
+    fn emit(&self, line: &mut Line) {
         // Only fails once the writer thread is gone, at exit.
         let _ = self.writer.clone().write_all(line.finish());
     }
@@ -457,8 +462,7 @@ impl<W: io::Write> io::Write for ReportDrops<W> {
         let dropped = self.dropped.get().map_or(0, ErrorCounter::dropped_lines);
         if dropped > self.reported {
             let mut report = Line::new();
-            report.timestamp();
-            report.value("level", "WARN");
+            report.head(&tracing::Level::WARN);
             report.value(
                 "message",
                 "log lines dropped: stdout took nothing and the queue was full",
@@ -492,68 +496,106 @@ impl Line {
         }
     }
 
+    /// Starts a field named `key`, unless the line has one already (the first value wins).
     fn key(&mut self, key: &'static str) -> bool {
         if self.keys.contains(&key) {
             return false;
         }
         self.keys.push(key);
-        self.buf
-            .push(if self.keys.len() == 1 { b'{' } else { b',' });
-        // Field names are identifiers: written as they are unless one needs escaping.
-        if key
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-        {
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(key.as_bytes());
-            self.buf.extend_from_slice(b"\":");
-        } else {
-            let _ = serde_json::to_writer(&mut self.buf, key);
-            self.buf.push(b':');
-        }
+        self.separator();
+        json_string(&mut self.buf, key);
+        self.buf.push(b':');
         true
     }
 
-    /// The current time as RFC 3339 in UTC (humantime's formatter: callgrind measured
-    /// tracing-subscriber's, through serde, at ~2,900 instructions a line).
-    fn timestamp(&mut self) {
-        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
-        self.unescaped("timestamp", format_args!("{now}"));
+    /// Starts a field named by the platform, which the line cannot have yet and which needs no
+    /// escaping: no look-up and no escaping (~200 instructions a field).
+    fn own_key(&mut self, key: &'static str) {
+        debug_assert!(!self.keys.contains(&key), "{key} twice");
+        debug_assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        );
+        self.keys.push(key);
+        self.separator();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
     }
 
-    /// A string value that needs no JSON escaping (a timestamp, hex digits), written as is.
-    fn unescaped(&mut self, key: &'static str, value: fmt::Arguments<'_>) {
-        if self.key(key) {
-            self.buf.push(b'"');
-            let _ = self.buf.write_fmt(value);
-            self.buf.push(b'"');
+    fn separator(&mut self) {
+        self.buf.push(if self.buf.is_empty() { b'{' } else { b',' });
+    }
+
+    /// Starts a line: the current time as RFC 3339 in UTC (humantime's formatter: callgrind
+    /// measured tracing-subscriber's, through serde, at ~2,900 instructions a line), and the level.
+    fn head(&mut self, level: &tracing::Level) {
+        self.buf.clear();
+        self.keys.clear();
+        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+        self.own_key("timestamp");
+        self.put_unescaped(format_args!("{now}"));
+        self.own_field("level", Some(Value::Text(level.as_str())));
+    }
+
+    /// A field, unless the line has one of that name or `value` is `None`.
+    fn field(&mut self, key: &'static str, value: Option<Value<'_>>) {
+        if let Some(value) = value
+            && self.key(key)
+        {
+            self.put(value);
         }
     }
 
+    /// A field named by the platform (see [`Line::own_key`]), unless `value` is `None`.
+    fn own_field(&mut self, key: &'static str, value: Option<Value<'_>>) {
+        if let Some(value) = value {
+            self.own_key(key);
+            self.put(value);
+        }
+    }
+
+    /// A field of any serializable value.
     fn value(&mut self, key: &'static str, value: &(impl serde::Serialize + ?Sized)) {
-        if self.key(key) && serde_json::to_writer(&mut self.buf, value).is_err() {
+        if self.key(key) {
+            self.put_serialized(value);
+        }
+    }
+
+    fn put(&mut self, value: Value<'_>) {
+        match value {
+            Value::Text(text) => json_string(&mut self.buf, text),
+            Value::Uint(n) => self.put_serialized(&n),
+            Value::Float(x) => self.put_serialized(&x),
+            Value::TraceId(id) => self.put_unescaped(format_args!("{id:032x}")),
+            Value::SpanId(id) => self.put_unescaped(format_args!("{id:016x}")),
+        }
+    }
+
+    fn put_serialized(&mut self, value: &(impl serde::Serialize + ?Sized)) {
+        // Non-finite numbers are not JSON; serde writes them as null.
+        if serde_json::to_writer(&mut self.buf, value).is_err() {
             self.buf.extend_from_slice(b"null");
         }
     }
 
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.keys.clear();
+    /// A string that needs no JSON escaping (a timestamp, hex digits), written as is.
+    fn put_unescaped(&mut self, value: fmt::Arguments<'_>) {
+        self.buf.push(b'"');
+        let _ = self.buf.write_fmt(value);
+        self.buf.push(b'"');
     }
 
     fn finish(&mut self) -> &[u8] {
-        self.buf.extend_from_slice(if self.keys.is_empty() {
-            b"{}\n"
-        } else {
-            b"}\n"
-        });
+        self.buf
+            .extend_from_slice(if self.buf.is_empty() { b"{}\n" } else { b"}\n" });
         &self.buf
     }
 }
 
 impl Visit for Line {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.value(field.name(), value);
+        self.field(field.name(), Some(Value::Text(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.value(field.name(), &value);
@@ -562,7 +604,6 @@ impl Visit for Line {
         self.value(field.name(), &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        // Non-finite numbers are not JSON; serde writes them as null.
         self.value(field.name(), &value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -573,6 +614,18 @@ impl Visit for Line {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.value(field.name(), &text(format_args!("{value:?}")));
+    }
+}
+
+/// Writes `text` as a JSON string: as it is when nothing in it needs escaping (names, ids, most
+/// values), else through serde's escaper.
+fn json_string(buf: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push(b'"');
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *buf, text);
     }
 }
 
@@ -693,6 +746,7 @@ mod tests {
 
     #[test]
     fn the_level_picks_lines_and_exported_spans_pass_whatever_the_level() {
+        let request = request("r-1");
         let lines = lines_of(LogFilter::new("warn", Some("tools")), || {
             let exported = tracing::debug_span!(target: "tools::search", "lookup");
             assert!(
@@ -704,26 +758,106 @@ mod tests {
                 other.is_disabled(),
                 "a span nobody exports or logs is not made"
             );
-            let context = tracing::warn_span!(CONTEXT_SPAN, request_id = "r-1");
-            assert!(!context.is_disabled());
-            tracing::info!(parent: &context, "below the level");
-            tracing::warn!(parent: &context, "at the level");
+            let http = tracing::warn_span!("http.server", request_id = "r-1");
+            assert!(
+                http.is_disabled(),
+                "JSON lines take the request's fields from its scope, not from a span"
+            );
+            request.in_scope(|| {
+                tracing::info!("below the level");
+                tracing::warn!("at the level");
+            });
+            tracing::warn!("outside any request");
         });
-        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(lines[0]["message"], "at the level");
         assert_eq!(lines[0]["request_id"], "r-1");
+        assert!(lines[1].get("request_id").is_none(), "{lines:?}");
+    }
+
+    #[test]
+    fn span_directives_still_see_the_request_span() {
+        let filter = LogFilter::new("warn,mcp_platform[http.server]=debug", None);
+        let lines = lines_of(filter, || {
+            let http = tracing::info_span!("http.server", request_id = "r-2");
+            assert!(!http.is_disabled());
+            http.in_scope(|| tracing::debug!("inside the request span"));
+            tracing::debug!("outside it");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["message"], "inside the request span");
+    }
+
+    #[test]
+    fn a_direct_line_reads_like_an_event_line() {
+        let request = request("r-3");
+        let fields = [
+            ("http.status", Some(Value::Uint(200))),
+            ("error.type", None),
+            ("mcp.method", Some(Value::Text("say \"hi\""))),
+            ("duration_ms", Some(Value::Float(1.5))),
+        ];
+        let lines = lines_of(LogFilter::new("info", None), || {
+            assert!(write_json(
+                tracing::Level::INFO,
+                module_path!(),
+                "request",
+                &fields,
+                &request
+            ));
+            request.in_scope(|| {
+                tracing::info!(
+                    http.status = 200,
+                    mcp.method = "say \"hi\"",
+                    duration_ms = 1.5,
+                    "request"
+                )
+            });
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let keys = |line: &serde_json::Value| -> Vec<String> {
+            line.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&lines[0]), keys(&lines[1]));
+        for key in [
+            "level",
+            "message",
+            "http.status",
+            "mcp.method",
+            "duration_ms",
+            "target",
+            "request_id",
+        ] {
+            assert_eq!(lines[0][key], lines[1][key], "{key}");
+        }
+        assert_eq!(lines[0]["mcp.method"], "say \"hi\"");
+        // Without a JSON layer (the pretty format), the caller logs through `tracing`.
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            assert!(!write_json(
+                tracing::Level::INFO,
+                "a",
+                "m",
+                &fields,
+                &request
+            ));
+        });
     }
 
     #[test]
     fn a_failing_debug_or_display_still_gives_a_line() {
         let lines = lines_of(LogFilter::new("info", None), || {
-            let span = tracing::info_span!(CONTEXT_SPAN, request_id = ?Failing);
-            tracing::info!(parent: &span, debug = ?Failing, display = %Failing, "still logged");
+            tracing::info!(debug = ?Failing, display = %Failing, "still logged");
         });
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0]["message"], "still logged");
         assert_eq!(lines[0]["debug"], "half");
         assert_eq!(lines[0]["display"], "half");
-        assert_eq!(lines[0]["request_id"], "half");
+    }
+
+    fn request(id: &'static str) -> RequestContext {
+        RequestContext::new(
+            axum::http::HeaderValue::from_static(id),
+            std::time::Instant::now(),
+        )
     }
 }

@@ -197,8 +197,8 @@ impl Authenticator {
     ) -> Result<(), Response> {
         match self.authenticate(headers).await {
             Ok(principal) => {
-                // Log lines inside the request carry the caller; the server span gets it from
-                // the context.
+                // Log lines inside the request carry the caller: JSON ones and the server span
+                // read it from the context, the pretty format from the request's span.
                 tracing::Span::current().record(semconv::ENDUSER_ID, principal.subject.as_str());
                 if let Some(context) = context {
                     context.set_principal(principal);
