@@ -3,8 +3,11 @@
 # sample's design, bare rmcp, an HTTP floor), in one run of the shared bench script, then the
 # ratios that matter. Long and load-heavy: never part of the test suite.
 #
-#   scripts/bench.sh                      # default peers, 1 round
-#   ROUNDS=2 scripts/bench.sh             # more rounds
+#   scripts/bench.sh                      # default peers, 3 rounds
+#   ROUNDS=1 scripts/bench.sh             # one quick round
+#
+# The ratios take each figure's median over the rounds: on a shared machine one round in a few is
+# disturbed by other work (its CPU and p99 off by 10-30 %), and a median of 3 ignores it.
 #   scripts/bench.sh project rmcp-bare-router-field   # chosen peers
 #
 # project        = this service with metrics and logs (no trace export)
@@ -41,7 +44,8 @@ trap 'kill "$ROTEL_PID" 2>/dev/null || true' EXIT
 # and "project-otel" exports every span; logs at the default level in both.
 export PROJECT_BIN=$ROOT/scripts/bench-project.sh MCP_SERVER_BIN OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT
 OUT=$MCP_CACHE/bench-results/$(date +%Y%m%d-%H%M%S)
-export OUT
+ROUNDS=${ROUNDS:-3}
+export OUT ROUNDS
 if [ $# -eq 0 ]; then set -- node-sdk1 rmcp-bare-router-field floor project project-modern project-otel; fi
 "$PEERS_DIR/bench.sh" "$@"
 # Scenario C: 5,000 connections on a 1 s tool, the cost of each request in flight at the scale of
