@@ -211,3 +211,54 @@ impl Drop for Current {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn request(id: &'static str) -> RequestContext {
+        RequestContext::new(HeaderValue::from_static(id), Instant::now())
+    }
+
+    fn current_id() -> Option<String> {
+        RequestContext::with_current(|current| current.map(|c| c.request_id().to_owned()))
+    }
+
+    #[test]
+    fn a_scope_is_current_only_while_its_future_is_polled_and_nests() {
+        let mut seen = Vec::new();
+        {
+            let mut future = std::pin::pin!(request("outer").scope(async {
+                seen.push(current_id());
+                request("inner").in_scope(|| seen.push(current_id()));
+                seen.push(current_id());
+                std::future::pending::<()>().await;
+            }));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(current_id(), None, "left when the poll returns");
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+        }
+        let outer = Some("outer".to_owned());
+        assert_eq!(
+            seen,
+            [outer.clone(), Some("inner".to_owned()), outer.clone()]
+        );
+        assert_eq!(current_id(), None);
+    }
+
+    #[test]
+    fn a_panic_inside_leaves_the_scope_it_found() {
+        let caught = request("outer").in_scope(|| {
+            let caught = std::panic::catch_unwind(|| {
+                request("inner").in_scope(|| panic!("in a handler"));
+            });
+            assert_eq!(current_id().as_deref(), Some("outer"));
+            caught
+        });
+        assert!(caught.is_err());
+        assert_eq!(current_id(), None);
+    }
+}
