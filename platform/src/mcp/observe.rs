@@ -64,8 +64,8 @@ pub(super) struct Operation {
     started: Instant,
     /// While spans are exported: the MCP span, ended with the operation...
     pub(super) trace: Option<TraceContext>,
-    /// ...and its `tracing` twin, which gives log lines inside the operation its ids (none
-    /// otherwise: the HTTP span already carries the request id).
+    /// ...and its `tracing` twin, which shows its ids in the pretty format's lines (JSON lines
+    /// take them from the request's context; not made for them, see `telemetry::logs`).
     pub(super) span: Span,
     method_label: &'static str,
     tool_label: Option<String>,

@@ -22,7 +22,11 @@ use rmcp::{
 };
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, schema};
-use crate::{context::scoped, http::refusals::panic_message, identity::Service};
+use crate::{
+    context::{Scoped, scoped},
+    http::refusals::panic_message,
+    identity::Service,
+};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -99,13 +103,29 @@ fn request_context(context: &RequestContext<RoleServer>) -> Option<crate::contex
         .cloned()
 }
 
-/// Runs a tool's or a prompt's (`kind` `name`) future. In the MCP span's context (the request's
-/// trace), the `tracing` spans it opens are the MCP span's children. A panic becomes an internal
-/// error (rmcp runs handlers in their own task, where a panic would leave the request hanging
-/// until its deadline). A result `succeeded` says is a success is recorded as the request's
-/// outcome here, so the endpoint need not parse the response to learn it (~4,700 instructions
-/// per request, callgrind); errors it still reads from the response.
-async fn run_guarded<T>(
+/// Runs a tool's or a prompt's (`kind` `name`) future in its request's scope: rmcp polls it in a
+/// task of its own, outside the scope the stack's outer layer gives the request, and its log
+/// lines carry the request's ids all the same. See [`guarded`] for the rest.
+fn run_guarded<T>(
+    kind: &str,
+    name: &str,
+    request: Option<crate::context::RequestContext>,
+    succeeded: impl FnOnce(&T) -> bool,
+    call: impl Future<Output = Result<T, ErrorData>>,
+) -> Scoped<impl Future<Output = Result<T, ErrorData>>> {
+    scoped(
+        request.clone(),
+        guarded(kind, name, request, succeeded, call),
+    )
+}
+
+/// In the MCP span's context (the request's trace), the `tracing` spans the future opens are the
+/// MCP span's children. A panic becomes an internal error (rmcp runs handlers in their own task,
+/// where a panic would leave the request hanging until its deadline). A result `succeeded` says
+/// is a success is recorded as the request's outcome here, so the endpoint need not parse the
+/// response to learn it (~4,700 instructions per request, callgrind); errors it still reads from
+/// the response.
+async fn guarded<T>(
     kind: &str,
     name: &str,
     request: Option<crate::context::RequestContext>,
@@ -175,13 +195,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             };
             result.is_error != Some(true)
         };
-        // rmcp serves the request in tasks of its own, outside the scope the stack's outer layer
-        // gives it: the handler's log lines carry the request's ids all the same.
-        scoped(
-            request_context.clone(),
-            run_guarded("tool", &tool, request_context, succeeded, call),
-        )
-        .await
+        run_guarded("tool", &tool, request_context, succeeded, call).await
     }
 
     async fn list_tools(
@@ -234,11 +248,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         );
         let prompt = ctx.name.clone();
         let prompt_call = self.prompts.get_prompt(ctx);
-        scoped(
-            request_context.clone(),
-            run_guarded("prompt", &prompt, request_context, |_| true, prompt_call),
-        )
-        .await
+        run_guarded("prompt", &prompt, request_context, |_| true, prompt_call).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Logs: one JSON object per line on stdout (`timestamp`, `level`, `message`, `target`, the
-//! event's fields, and from the enclosing spans `request_id`, `trace_id`, `span_id`), or a
-//! compact human format for local use.
+//! event's fields, and from the request being served (see `RequestContext::scope`) `request_id`,
+//! `enduser.id`, `trace_id`, `span_id`), or a compact human format for local use, which shows
+//! the request's `tracing` spans instead.
 //!
 //! JSON lines are written by a background thread: a request never waits on stdout (a pipe to
 //! the container runtime can stall), and under load many lines leave in one write. The queue is
@@ -93,8 +94,8 @@ pub fn flush() {
 
 /// The log layer: lines filtered by `level`, JSON through a background writer to `output`
 /// (stdout in production, a buffer in tests), or the pretty format on a terminal. `exported`:
-/// while spans are exported, the crate whose `tracing` spans go to OpenTelemetry (the service's);
-/// the MCP span's ids are then worth carrying into log lines too.
+/// while spans are exported, the crate whose `tracing` spans go to OpenTelemetry (the service's),
+/// which the JSON layer's filter must let through whatever the level.
 pub fn layer<S>(
     format: LogFormat,
     level: &str,
@@ -264,7 +265,7 @@ impl LogFilter {
     }
 }
 
-/// Writes each event as one JSON line, with the context fields of its spans.
+/// Writes each event as one JSON line, with the fields of the request being served.
 struct JsonLogLayer {
     writer: NonBlocking,
     filter: LogFilter,
@@ -509,7 +510,7 @@ impl Line {
     }
 
     /// Starts a field named by the platform, which the line cannot have yet and which needs no
-    /// escaping: no look-up and no escaping (~200 instructions a field).
+    /// escaping: without the look-up and the escaping, which cost ~200 instructions a field.
     fn own_key(&mut self, key: &'static str) {
         debug_assert!(!self.keys.contains(&key), "{key} twice");
         debug_assert!(
