@@ -5,13 +5,13 @@
 //! than passed back in response extensions: an outer layer must still read what an inner one
 //! learned when the inner future is dropped (the request deadline, a client that went away).
 //! Each fact is written once, by the layer that learns it.
+//!
+//! Log lines and spans take the request's context from its `tracing` span ([`RequestContext::span`]),
+//! the way the ecosystem carries context: `Span::current()`, `.in_current_span()`, `#[instrument]`
+//! and rmcp's own spawned tasks all carry it without a tool doing anything platform-specific.
 
 use std::{
-    cell::RefCell,
-    future::Future,
-    pin::Pin,
     sync::{Arc, OnceLock},
-    task::{Context, Poll},
     time::Instant,
 };
 
@@ -45,6 +45,8 @@ pub struct RequestContext(Arc<Facts>);
 struct Facts {
     request_id: HeaderValue,
     received: Instant,
+    /// The request's `tracing` span: the parent of every span and log line of the request.
+    span: tracing::Span,
     /// The request's exported server span, once one exists (only while spans are exported).
     trace: OnceLock<opentelemetry::Context>,
     jsonrpc_id: OnceLock<Value>,
@@ -54,39 +56,13 @@ struct Facts {
     principal: OnceLock<Principal>,
 }
 
-thread_local! {
-    /// The request whose future this thread is polling (see [`RequestContext::scope`]).
-    static CURRENT: RefCell<Option<RequestContext>> = const { RefCell::new(None) };
-}
-
 impl RequestContext {
-    /// `future`, run with this request as the thread's current one on each poll: the JSON log
-    /// lines written meanwhile carry its id, caller and trace ids. Hand-written: the `tracing`
-    /// span per request that did this cost ~4,200 instructions a request more (callgrind, 200
-    /// calls in flight): its making, and an entry and an exit on every poll of every task rmcp
-    /// serves the request in. The pretty format still shows the request's span.
-    pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
-        scoped(Some(self), future)
-    }
-
-    /// Runs `f` with this request as the thread's current one.
-    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _current = Current::enter(Some(self.clone()));
-        f()
-    }
-
-    /// The request this thread is serving right now, if any.
-    pub fn with_current<R>(f: impl FnOnce(Option<&RequestContext>) -> R) -> R {
-        CURRENT.with(|current| match current.try_borrow() {
-            Ok(current) => f(current.as_ref()),
-            Err(_) => f(None),
-        })
-    }
-
-    pub fn new(request_id: HeaderValue, received: Instant) -> Self {
+    /// A request's context; `span` is its `tracing` span (see [`request_span`]).
+    pub fn new(request_id: HeaderValue, received: Instant, span: tracing::Span) -> Self {
         Self(Arc::new(Facts {
             request_id,
             received,
+            span,
             trace: OnceLock::new(),
             jsonrpc_id: OnceLock::new(),
             rpc: OnceLock::new(),
@@ -111,12 +87,28 @@ impl RequestContext {
         self.0.received
     }
 
+    /// The request's `tracing` span, which carries `request_id`, `enduser.id` and the server
+    /// span's `trace_id`/`span_id` to every log line and span made in it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.0.span
+    }
+
     pub fn trace(&self) -> Option<&opentelemetry::Context> {
         self.0.trace.get()
     }
 
+    /// Records the request's server span, and its ids on the request's `tracing` span.
     pub fn set_trace(&self, trace: opentelemetry::Context) {
-        let _ = self.0.trace.set(trace);
+        use opentelemetry::trace::TraceContextExt as _;
+        let ids = trace.span().span_context().clone();
+        if self.0.trace.set(trace).is_ok() && ids.is_valid() {
+            self.0
+                .span
+                .record("trace_id", tracing::field::display(ids.trace_id()));
+            self.0
+                .span
+                .record("span_id", tracing::field::display(ids.span_id()));
+        }
     }
 
     /// The JSON-RPC id, once the body has been read (`None` before, and for notifications).
@@ -150,115 +142,30 @@ impl RequestContext {
     }
 
     pub fn set_principal(&self, principal: Principal) {
+        self.0.span.record("enduser.id", principal.subject.as_str());
         let _ = self.0.principal.set(principal);
     }
 }
 
-/// `future` in the scope of `context` when there is one (see [`RequestContext::scope`]).
-pub fn scoped<F: Future>(context: Option<RequestContext>, future: F) -> Scoped<F> {
-    Scoped { context, future }
+/// The target of [`request_span`]: the platform's context span, never exported itself (the
+/// request's server span is).
+pub const REQUEST_SPAN_TARGET: &str = "mcp_platform::request";
+/// The name of [`request_span`].
+pub const REQUEST_SPAN_NAME: &str = "request";
+
+/// Whether `meta` is the request span's (always made, never exported).
+pub fn is_request_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == REQUEST_SPAN_TARGET && meta.name() == REQUEST_SPAN_NAME
 }
 
-pin_project_lite::pin_project! {
-    /// A future run in a request's scope (see [`RequestContext::scope`]).
-    pub struct Scoped<F> {
-        context: Option<RequestContext>,
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F: Future> Future for Scoped<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if this.context.is_none() {
-            return this.future.poll(cx);
-        }
-        // The context moves into the thread's slot and back: no reference count touched.
-        let current = Current::enter(this.context.take());
-        let polled = this.future.poll(cx);
-        *this.context = current.leave();
-        polled
-    }
-}
-
-/// The thread's current request while it lives; the one before it afterwards (also when the
-/// future panics).
-struct Current {
-    before: Option<Option<RequestContext>>,
-}
-
-impl Current {
-    fn enter(context: Option<RequestContext>) -> Self {
-        Self {
-            before: Some(CURRENT.with(|current| current.replace(context))),
-        }
-    }
-
-    /// Puts the one before back, and returns the one it entered.
-    fn leave(mut self) -> Option<RequestContext> {
-        let before = self.before.take().flatten();
-        CURRENT.with(|current| current.replace(before))
-    }
-}
-
-impl Drop for Current {
-    fn drop(&mut self) {
-        if let Some(before) = self.before.take() {
-            CURRENT.with(|current| current.replace(before));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::task::Waker;
-
-    use super::*;
-
-    fn request(id: &'static str) -> RequestContext {
-        RequestContext::new(HeaderValue::from_static(id), Instant::now())
-    }
-
-    fn current_id() -> Option<String> {
-        RequestContext::with_current(|current| current.map(|c| c.request_id().to_owned()))
-    }
-
-    #[test]
-    fn a_scope_is_current_only_while_its_future_is_polled_and_nests() {
-        let mut seen = Vec::new();
-        {
-            let mut future = std::pin::pin!(request("outer").scope(async {
-                seen.push(current_id());
-                request("inner").in_scope(|| seen.push(current_id()));
-                seen.push(current_id());
-                std::future::pending::<()>().await;
-            }));
-            let mut cx = Context::from_waker(Waker::noop());
-            assert!(future.as_mut().poll(&mut cx).is_pending());
-            assert_eq!(current_id(), None, "left when the poll returns");
-            assert!(future.as_mut().poll(&mut cx).is_pending());
-        }
-        let outer = Some("outer".to_owned());
-        assert_eq!(
-            seen,
-            [outer.clone(), Some("inner".to_owned()), outer.clone()]
-        );
-        assert_eq!(current_id(), None);
-    }
-
-    #[test]
-    fn a_panic_inside_leaves_the_scope_it_found() {
-        let caught = request("outer").in_scope(|| {
-            let caught = std::panic::catch_unwind(|| {
-                request("inner").in_scope(|| panic!("in a handler"));
-            });
-            assert_eq!(current_id().as_deref(), Some("outer"));
-            caught
-        });
-        assert!(caught.is_err());
-        assert_eq!(current_id(), None);
-    }
+/// A request's `tracing` span: `request_id` now; `enduser.id`, `trace_id` and `span_id` once known.
+pub fn request_span(request_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: REQUEST_SPAN_TARGET,
+        REQUEST_SPAN_NAME,
+        request_id,
+        enduser.id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    )
 }

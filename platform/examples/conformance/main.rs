@@ -24,7 +24,6 @@ use mcp_platform::{Launch, Service, Settings};
 fn main() -> ExitCode {
     let service = Service {
         name: "conformance",
-        crate_name: "conformance",
         version: env!("CARGO_PKG_VERSION"),
     };
     Launch::new(service).run(|_: &Settings, _| handler::Conformance::new())

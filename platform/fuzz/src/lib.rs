@@ -172,7 +172,6 @@ pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
     let settings = settings(env);
     let service = Service {
         name: "fuzz",
-        crate_name: "fuzz",
         version: "0.0.0",
     };
     let handler = Arc::new(McpServer::new(&service, Tools, Tools::tool_router()));

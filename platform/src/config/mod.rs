@@ -4,6 +4,7 @@
 //! (`[tools]`, `APP__TOOLS__...`) come from the same sources into its own type.
 
 mod error;
+mod secret;
 mod settings;
 
 use config::{Config, Environment, File, FileFormat};
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::ConfigError;
 use error::from_config_error;
+pub use secret::Secret;
 pub use settings::*;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -130,13 +132,17 @@ impl<T> Settings<T> {
                 ));
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
-            ConfigError::new(
-                "log.level",
-                Some(self.log.level.clone()),
-                format!("a RUST_LOG-style filter such as info,rmcp=warn ({e})"),
-            )
-        })?;
+        let directive = |key: &str, value: &str| {
+            tracing_subscriber::EnvFilter::try_new(value).map_err(|e| {
+                ConfigError::new(
+                    key,
+                    Some(value.to_owned()),
+                    format!("a RUST_LOG-style filter such as info,rmcp=warn ({e})"),
+                )
+            })
+        };
+        directive("log.level", &self.log.level)?;
+        directive("traces.level", &self.traces.level)?;
         if self.auth.mode == AuthMode::Jwt {
             let require = |key: &str, v: &Option<String>, what: &str| match v {
                 Some(s) if s.starts_with("https://") || s.starts_with("http://") => Ok(()),
@@ -230,6 +236,7 @@ mod tests {
         assert_eq!(s.shutdown.grace_ms, 20_000);
         assert_eq!(s.auth.mode, AuthMode::None);
         assert_eq!(s.log.level, "info,rmcp=warn");
+        assert_eq!(s.traces.level, "info,rmcp=warn");
     }
 
     #[test]
@@ -317,6 +324,12 @@ mod tests {
             ),
             ("APP__AUTH__MODE", "basic", "APP__AUTH__MODE", "jwt"),
             ("APP__LOG__LEVEL", "info,=[", "APP__LOG__LEVEL", "RUST_LOG"),
+            (
+                "APP__TRACES__LEVEL",
+                "info,=[",
+                "APP__TRACES__LEVEL",
+                "RUST_LOG",
+            ),
             ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
         ];
         for (var, value, key, hint) in cases {

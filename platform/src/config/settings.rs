@@ -12,6 +12,7 @@ pub struct Settings<T = NoTools> {
     pub shutdown: ShutdownSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub traces: TracesSettings,
     /// The service's own settings (`APP__TOOLS__...`): its type, its defaults.
     #[serde(default)]
     pub tools: T,
@@ -103,6 +104,14 @@ impl TryFrom<String> for LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: Option<LogFormat>,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracesSettings {
+    /// Which `tracing` spans are exported while traces are (`EnvFilter` syntax), whatever crate
+    /// opened them: a library's spans are children of the span they start in.
     pub level: String,
 }
 

@@ -81,8 +81,7 @@ struct StreamDeadline<B> {
     timeout: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     context: Option<RequestContext>,
-    /// The request's span, for the log line in the pretty format (the body is polled outside it
-    /// and outside its context's scope).
+    /// The request's span, for the log line (the body is polled outside it).
     span: tracing::Span,
     ended: bool,
 }
@@ -106,10 +105,7 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for StreamDeadline<B> {
         }
         self.ended = true;
         let timed_out = || timed_out(self.timeout, self.context.as_ref());
-        let error = self.span.in_scope(|| match &self.context {
-            Some(context) => context.in_scope(timed_out),
-            None => timed_out(),
-        });
+        let error = self.span.in_scope(timed_out);
         let event = format!("data: {}\n\n", error.body());
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
     }

@@ -1,10 +1,10 @@
-//! The outermost layer of the stack: it takes the request id, makes the [`RequestContext`], turns
-//! plain refusals into JSON-RPC ([`refusals`]), echoes the id, and once the response is finished
-//! (or abandoned) records the `http.server.*` metrics, the access log line and, unless the
-//! endpoint made the request's server span itself, the HTTP server span. Hand-written:
-//! tower-http's `TraceLayer` ends at the response head and would add a `tracing` span per request
-//! (making the server's spans with the OpenTelemetry API measured ~8 % more requests per second,
-//! commit 8455d23); metrics, span and access line here come from one observation.
+//! The outermost layer of the stack: it takes the request id, makes the [`RequestContext`] and
+//! the request's `tracing` span, turns plain refusals into JSON-RPC ([`refusals`]), echoes the id,
+//! and once the response is finished (or abandoned) records the `http.server.*` metrics, the
+//! access log line and, unless the endpoint made the request's server span itself, the HTTP
+//! server span. Hand-written: tower-http's `TraceLayer` ends at the response head, and an event
+//! stream is in flight to its last byte; metrics, span and access line here come from one
+//! observation.
 
 use std::{
     borrow::Cow,
@@ -29,7 +29,7 @@ use opentelemetry::{
     trace::{SpanBuilder, Status, TraceContextExt as _},
 };
 use tower::Service;
-use tracing::{Instrument, Level, Span, field::Empty};
+use tracing::Instrument;
 
 use super::{
     body::Guarded,
@@ -37,10 +37,9 @@ use super::{
     request_id::{self, X_REQUEST_ID},
 };
 use crate::{
-    context::RequestContext,
+    context::{self, RequestContext},
     telemetry::{
         self, Tracing,
-        logs::{self, ShowFields, Value},
         metrics::{HistogramSeries, labels, names},
         semconv,
     },
@@ -77,15 +76,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    /// Opens the request: its id, and its context, whose scope its log lines are written in (and
-    /// for the pretty format its `tracing` span); records it when the response body is finished
-    /// or dropped.
+    /// Opens the request: its id, and its context with its `tracing` span, which every future of
+    /// the request runs in; records it when the response body is finished or dropped.
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
         let observer = self.observer.clone();
         let request_id = request_id::take_or_make(&mut req);
-        let context = RequestContext::new(request_id.clone(), started);
-        let method = known_method(req.method());
+        let span = context::request_span(request_id.to_str().unwrap_or_default());
+        let context = RequestContext::new(request_id.clone(), started, span.clone());
+        let method = semconv::known_method(req.method());
         let route = observer.route(req.uri().path());
         let probe = route.as_deref().is_some_and(super::is_health_probe);
         // Made at the end unless the endpoint made the request's server span (health probes:
@@ -98,19 +97,11 @@ where
             )
         });
         req.extensions_mut().insert(context.clone());
-        let span = tracing::info_span!(
-            "http.server",
-            request_id = context.request_id(),
-            enduser.id = Empty,
-            trace_id = Empty,
-            span_id = Empty,
-        );
         // Made before the request is handled: when the client goes away, its future is dropped
         // here, and the observation still records the request (and takes it out of the
         // in-flight gauge).
         let mut observation = Observation {
             context,
-            span: span.clone(),
             observer,
             http_span,
             method,
@@ -118,25 +109,24 @@ where
             status: None,
         };
         observation.observer.active_requests().increment(1.0);
-        let scope = observation.context.clone();
-        let handled = span.in_scope(|| scope.in_scope(|| self.inner.call(req)));
-        Box::pin(async move {
-            let context = &observation.context;
-            let handled = async {
+        let handled = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
                 let response = match handled.await {
                     Ok(response) => response.map(Body::new),
                     Err(never) => match never {},
                 };
-                refusals::as_json_rpc(response, Some(context)).await
-            };
-            let mut response = scope.scope(handled).instrument(span).await;
-            response
-                .headers_mut()
-                .entry(&X_REQUEST_ID)
-                .or_insert(request_id);
-            observation.status = Some(response.status());
-            Ok(response.map(|body| Body::new(Guarded::new(body, observation))))
-        })
+                let mut response =
+                    refusals::as_json_rpc(response, Some(&observation.context)).await;
+                response
+                    .headers_mut()
+                    .entry(&X_REQUEST_ID)
+                    .or_insert(request_id);
+                observation.status = Some(response.status());
+                Ok(response.map(|body| Body::new(Guarded::new(body, observation))))
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -208,7 +198,7 @@ pub fn http_attributes(
     request_id: &str,
 ) -> Vec<KeyValue> {
     let mut attributes = vec![
-        KeyValue::new(semconv::HTTP_REQUEST_METHOD, known_method(method)),
+        KeyValue::new(semconv::HTTP_REQUEST_METHOD, semconv::known_method(method)),
         KeyValue::new(semconv::URL_PATH, uri.path().to_owned()),
         KeyValue::new(semconv::URL_SCHEME, "http"),
         KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, protocol_version(version)),
@@ -265,22 +255,6 @@ fn status_label(status: StatusCode) -> Cow<'static, str> {
     }
 }
 
-/// Methods outside the registered set become `_OTHER` (bounded label values).
-fn known_method(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => semconv::OTHER,
-    }
-}
-
 fn protocol_version(version: Version) -> &'static str {
     match version {
         Version::HTTP_09 => "0.9",
@@ -295,7 +269,6 @@ fn protocol_version(version: Version) -> &'static str {
 /// measured to their last byte.
 struct Observation {
     context: RequestContext,
-    span: Span,
     observer: Arc<Observer>,
     /// The HTTP server span to make at the end (parent, span, start), unless the endpoint made
     /// the request's server span.
@@ -358,56 +331,21 @@ impl Drop for Observation {
         }
         // Health checks arrive every few seconds from every load balancer node: metrics only.
         let probe = self.route.as_deref().is_some_and(super::is_health_probe);
-        if probe && self.status == Some(StatusCode::OK) || !tracing::event_enabled!(Level::INFO) {
+        if probe && self.status == Some(StatusCode::OK) {
             return;
         }
         let rpc = self.context.rpc();
-        let fields = [
-            ("http.method", Some(Value::Text(self.method))),
-            (
-                "http.route",
-                Some(Value::Text(self.route.as_deref().unwrap_or(""))),
-            ),
-            (
-                "http.status",
-                status.map(|status| Value::Uint(status.into())),
-            ),
-            ("error.type", error_type.as_deref().map(Value::Text)),
-            (
-                "mcp.method",
-                rpc.and_then(|r| r.method.as_deref()).map(Value::Text),
-            ),
-            (
-                "mcp.target",
-                rpc.and_then(|r| r.target.as_deref()).map(Value::Text),
-            ),
-            (
-                "mcp.error",
-                self.context
-                    .rpc_error()
-                    .filter(|e| !e.is_empty())
-                    .map(Value::Text),
-            ),
-            (
-                "duration_ms",
-                Some(Value::Float(elapsed.as_secs_f64() * 1000.0)),
-            ),
-        ];
-        if logs::write_json(
-            Level::INFO,
-            module_path!(),
-            "request",
-            &fields,
-            &self.context,
-        ) {
-            return;
-        }
-        // Not JSON (the pretty format): through `tracing`, the request's span giving the context
-        // (the auth layer recorded the caller on it).
-        if let Some((trace_id, span_id)) = self.context.trace().map(telemetry::log_ids) {
-            self.span.record("trace_id", trace_id);
-            self.span.record("span_id", span_id);
-        }
-        tracing::info!(parent: &self.span, "request{}", ShowFields(&fields));
+        tracing::info!(
+            parent: self.context.span(),
+            http.method = self.method,
+            http.route = self.route.as_deref().unwrap_or(""),
+            http.status = status,
+            error.type = error_type.as_deref(),
+            mcp.method = rpc.and_then(|r| r.method.as_deref()),
+            mcp.target = rpc.and_then(|r| r.target.as_deref()),
+            mcp.error = self.context.rpc_error().filter(|e| !e.is_empty()),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
     }
 }

@@ -14,11 +14,12 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use metrics::Label;
 use opentelemetry::{
     Context as TraceContext, KeyValue,
-    trace::{Link, SpanBuilder, Status, TraceContextExt as _},
+    trace::{Status, TraceContextExt as _},
 };
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, envelope::McpRequestInfo};
 use crate::{
@@ -26,6 +27,7 @@ use crate::{
     http::observe::http_attributes,
     telemetry::{
         self, Tracing,
+        logs::SERVER_SPAN_TARGET,
         metrics::{HistogramSeries, labels},
         semconv,
     },
@@ -62,10 +64,9 @@ const KNOWN_METHODS: &[&str] = &[
 /// One MCP request being served.
 pub(super) struct Operation {
     started: Instant,
-    /// While spans are exported: the MCP span, ended with the operation...
+    /// While spans are exported: the MCP span's context, ended with the operation...
     pub(super) trace: Option<TraceContext>,
-    /// ...and its `tracing` twin, which shows its ids in the pretty format's lines (JSON lines
-    /// take them from the request's context; not made for them, see `telemetry::logs`).
+    /// ...and the `tracing` span it belongs to, which the handler runs in.
     pub(super) span: Span,
     method_label: &'static str,
     tool_label: Option<String>,
@@ -96,15 +97,35 @@ impl Operation {
             _ => None,
         };
         let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
-        let trace = tracing.start_server_span(|| {
-            let http = telemetry::context_from_headers(&request.headers);
-            let meta = info
-                .traceparent
-                .as_deref()
-                .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
-                .filter(|cx| cx.span().span_context().is_valid());
-            let mut span = mcp_span(&info, method, target, protocol_version);
-            if let Some(attributes) = &mut span.attributes {
+        // While spans are exported: the MCP span, a `tracing` span the handler's futures run in
+        // (rmcp's tasks too), so every span opened below it is its child.
+        let span = match tracing.0 {
+            Some(_) => {
+                let http = telemetry::context_from_headers(&request.headers);
+                let meta = info
+                    .traceparent
+                    .as_deref()
+                    .map(|tp| telemetry::context_from_meta(tp, info.tracestate.as_deref()))
+                    .filter(|cx| cx.span().span_context().is_valid());
+                let name = span_name(method, target);
+                let span = tracing::info_span!(
+                    target: SERVER_SPAN_TARGET,
+                    "mcp.server",
+                    otel.name = name,
+                    otel.kind = "server"
+                );
+                let parent = match meta {
+                    Some(meta) => {
+                        let remote = http.span().span_context().clone();
+                        if remote.is_valid() {
+                            span.add_link(remote);
+                        }
+                        meta
+                    }
+                    None => http,
+                };
+                let _ = span.set_parent(parent);
+                let mut attributes = mcp_attributes(&info, method, target, protocol_version);
                 attributes.extend(http_attributes(
                     &request.method,
                     &request.uri,
@@ -120,24 +141,19 @@ impl Operation {
                         principal.subject.clone(),
                     ));
                 }
-            }
-            match meta {
-                Some(meta) => {
-                    let remote = http.span().span_context().clone();
-                    let links = remote.is_valid().then(|| vec![Link::with_context(remote)]);
-                    (meta, span.with_links(links.unwrap_or_default()))
+                for KeyValue { key, value, .. } in attributes {
+                    span.set_attribute(key, value);
                 }
-                None => (http, span),
-            }
-        });
-        let span = match &trace {
-            Some(trace) => {
-                context.set_trace(trace.clone());
-                let (trace_id, span_id) = telemetry::log_ids(trace);
-                tracing::info_span!("mcp.server", trace_id, span_id)
+                span
             }
             None => Span::none(),
         };
+        let trace = (!span.is_none())
+            .then(|| span.context())
+            .filter(|cx| cx.span().span_context().is_valid());
+        if let Some(trace) = &trace {
+            context.set_trace(trace.clone());
+        }
         let method_label = KNOWN_METHODS
             .iter()
             .find(|m| **m == method)
@@ -308,18 +324,21 @@ fn protocol_version_label(version: &str) -> &'static str {
         .unwrap_or(semconv::OTHER)
 }
 
-/// The MCP server span's name (`{mcp.method.name} {target}`) and attributes (semantic
-/// conventions for MCP).
-fn mcp_span(
+/// The MCP server span's name: `{mcp.method.name} {target}`.
+fn span_name(method: &str, target: Option<&str>) -> String {
+    match target {
+        Some(target) => format!("{method} {target}"),
+        None => method.to_owned(),
+    }
+}
+
+/// The MCP server span's attributes (semantic conventions for MCP).
+fn mcp_attributes(
     info: &McpRequestInfo,
     method: &str,
     target: Option<&str>,
     protocol_version: Option<&'static str>,
-) -> SpanBuilder {
-    let name = match target {
-        Some(target) => format!("{method} {target}"),
-        None => method.to_owned(),
-    };
+) -> Vec<KeyValue> {
     let mut attributes = vec![KeyValue::new(semconv::MCP_METHOD_NAME, method.to_owned())];
     if let Some(version) = protocol_version {
         attributes.push(KeyValue::new(semconv::MCP_PROTOCOL_VERSION, version));
@@ -341,7 +360,7 @@ fn mcp_span(
         )),
         _ => {}
     }
-    SpanBuilder::from_name(name).with_attributes(attributes)
+    attributes
 }
 
 /// `jsonrpc.request.id` is a string attribute whatever the id's JSON type.

@@ -4,7 +4,7 @@
 use std::{borrow::Cow, panic::AssertUnwindSafe, sync::Arc};
 
 use futures::FutureExt as _;
-use opentelemetry::context::FutureExt as _;
+use tokio_util::sync::CancellationToken;
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -22,11 +22,7 @@ use rmcp::{
 };
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, schema};
-use crate::{
-    context::{Scoped, scoped},
-    http::refusals::panic_message,
-    identity::Service,
-};
+use crate::{http::refusals::panic_message, identity::Service};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -103,42 +99,28 @@ fn request_context(context: &RequestContext<RoleServer>) -> Option<crate::contex
         .cloned()
 }
 
-/// Runs a tool's or a prompt's (`kind` `name`) future in its request's scope: rmcp polls it in a
-/// task of its own, outside the scope the stack's outer layer gives the request, and its log
-/// lines carry the request's ids all the same. See [`guarded`] for the rest.
-fn run_guarded<T>(
+/// Runs a tool's or a prompt's (`kind` `name`) future. rmcp runs it in a task of its own, in the
+/// request's spans (it spawns it in the current span), so nothing is needed here for its log
+/// lines and spans. The future is dropped once the request is cancelled (`cancelled`: the
+/// deadline passed, the client went away), still in those spans: rmcp only signals it. A panic
+/// becomes an internal error (in rmcp's task a panic would leave the request hanging until its
+/// deadline). A result `succeeded` says is a success is recorded as the request's outcome here,
+/// so the endpoint need not parse the response to learn it; errors it still reads from the
+/// response.
+async fn run_guarded<T>(
     kind: &str,
     name: &str,
     request: Option<crate::context::RequestContext>,
-    succeeded: impl FnOnce(&T) -> bool,
-    call: impl Future<Output = Result<T, ErrorData>>,
-) -> Scoped<impl Future<Output = Result<T, ErrorData>>> {
-    scoped(
-        request.clone(),
-        guarded(kind, name, request, succeeded, call),
-    )
-}
-
-/// In the MCP span's context (the request's trace), the `tracing` spans the future opens are the
-/// MCP span's children. A panic becomes an internal error (rmcp runs handlers in their own task,
-/// where a panic would leave the request hanging until its deadline). A result `succeeded` says
-/// is a success is recorded as the request's outcome here, so the endpoint need not parse the
-/// response to learn it (~4,700 instructions per request, callgrind); errors it still reads from
-/// the response.
-async fn guarded<T>(
-    kind: &str,
-    name: &str,
-    request: Option<crate::context::RequestContext>,
+    cancelled: CancellationToken,
     succeeded: impl FnOnce(&T) -> bool,
     call: impl Future<Output = Result<T, ErrorData>>,
 ) -> Result<T, ErrorData> {
-    let outcome = match request.as_ref().and_then(|r| r.trace()).cloned() {
-        Some(trace) => {
-            AssertUnwindSafe(call.with_context(trace))
-                .catch_unwind()
-                .await
+    let guarded = AssertUnwindSafe(call).catch_unwind();
+    let outcome = tokio::select! {
+        outcome = guarded => outcome,
+        () = cancelled.cancelled() => {
+            return Err(ErrorData::internal_error(format!("{kind} {name} cancelled"), None));
         }
-        None => AssertUnwindSafe(call).catch_unwind().await,
     };
     let outcome = outcome.unwrap_or_else(|panic| {
         let panic = panic_message(&*panic);
@@ -185,6 +167,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.clone();
         let request_context = request_context(&context);
+        let cancelled = context.ct.clone();
         let call = self
             .tools
             .call(ToolCallContext::new(&self.state, request, context));
@@ -195,7 +178,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             };
             result.is_error != Some(true)
         };
-        run_guarded("tool", &tool, request_context, succeeded, call).await
+        run_guarded("tool", &tool, request_context, cancelled, succeeded, call).await
     }
 
     async fn list_tools(
@@ -240,6 +223,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let request_context = request_context(&context);
+        let cancelled = context.ct.clone();
         let ctx = rmcp::handler::server::prompt::PromptContext::new(
             &self.state,
             request.name,
@@ -248,7 +232,15 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         );
         let prompt = ctx.name.clone();
         let prompt_call = self.prompts.get_prompt(ctx);
-        run_guarded("prompt", &prompt, request_context, |_| true, prompt_call).await
+        run_guarded(
+            "prompt",
+            &prompt,
+            request_context,
+            cancelled,
+            |_| true,
+            prompt_call,
+        )
+        .await
     }
 }
 
@@ -273,7 +265,6 @@ mod tests {
     fn capabilities_follow_what_is_registered() {
         let service = Service {
             name: "t",
-            crate_name: "t",
             version: "1",
         };
         let tools_only = McpServer::new(&service, Greeter, ToolRouter::new());

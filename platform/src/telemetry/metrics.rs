@@ -25,6 +25,8 @@ pub mod names {
     pub const OPEN_CONNECTIONS: &str = "http.server.open_connections";
     pub const REFUSED_CONNECTIONS: &str = "http.server.refused_connections";
     pub const MCP_OPERATION_DURATION: &str = "mcp.server.operation.duration";
+    /// A tool's downstream HTTP requests, through the platform's client (`crate::client`).
+    pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
     pub const SPANS_DROPPED: &str = "otel.spans_dropped";
     pub const LOG_LINES_DROPPED: &str = "log.lines_dropped";
     /// Ours (not a convention); one name whatever the service is called, so dashboards work
@@ -43,6 +45,7 @@ pub mod labels {
     pub const MCP_PROTOCOL_VERSION: &str = "mcp_protocol_version";
     pub const GEN_AI_TOOL_NAME: &str = "gen_ai_tool_name";
     pub const REASON: &str = "reason";
+    pub const SERVER_ADDRESS: &str = "server_address";
 }
 
 /// Why a connection was closed before any request (`reason` of `http.server.refused_connections`).
@@ -53,7 +56,8 @@ pub mod refused {
     pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
 }
 
-/// Semantic-convention advisory buckets for `http.server.request.duration`.
+/// Semantic-convention advisory buckets for `http.server.request.duration` and
+/// `http.client.request.duration`.
 const HTTP_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
@@ -95,6 +99,12 @@ impl Metrics {
                     MCP_BUCKETS,
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(names::HTTP_CLIENT_REQUEST_DURATION.into()),
+                    HTTP_BUCKETS,
+                )
+            })
             .expect("non-empty bucket lists")
             .build_recorder();
         let handle = recorder.handle();
@@ -125,6 +135,11 @@ impl Metrics {
             names::MCP_OPERATION_DURATION,
             Unit::Seconds,
             "Duration of MCP requests as observed by the server, from receipt to the last byte of the answer."
+        );
+        describe_histogram!(
+            names::HTTP_CLIENT_REQUEST_DURATION,
+            Unit::Seconds,
+            "Duration of the tools' downstream HTTP requests (each attempt), to the response head."
         );
         describe_gauge!(
             names::HTTP_ACTIVE_REQUESTS,

@@ -14,7 +14,7 @@ use std::{io::IsTerminal, time::Duration};
 use http::HeaderMap;
 use opentelemetry::{
     Context, KeyValue,
-    propagation::{Extractor, TextMapPropagator},
+    propagation::{Extractor, Injector, TextMapPropagator},
     trace::{SpanBuilder, SpanKind, TraceContextExt as _, TracerProvider as _},
 };
 use opentelemetry_sdk::{
@@ -45,9 +45,9 @@ impl Tracing {
 
     /// Starts a server span when spans are exported (else `None`, and `span` is not called):
     /// `span` gives its parent context and its name and attributes. Returns the context that
-    /// holds it; its owner sets the outcome attributes and ends it. The server's own spans are
-    /// made with the OpenTelemetry API rather than through `tracing`: they cost a fraction as
-    /// much.
+    /// holds it; its owner sets the outcome attributes and ends it. For the HTTP server span of a
+    /// request refused before the MCP layer, made once the answer is known: nothing runs inside
+    /// it, so the OpenTelemetry API serves (the MCP span is a `tracing` span, see `mcp::observe`).
     pub fn start_server_span(
         &self,
         span: impl FnOnce() -> (Context, SpanBuilder),
@@ -59,17 +59,6 @@ impl Tracing {
             .start_with_context(tracer, &parent);
         Some(parent.with_span(span))
     }
-}
-
-/// A span's trace and span ids as the numbers log lines carry (see `logs`), recorded on the
-/// `tracing` span that gives a request's log lines their context.
-pub fn log_ids(trace: &Context) -> (u128, u64) {
-    let span = trace.span();
-    let ids = span.span_context();
-    (
-        u128::from_be_bytes(ids.trace_id().to_bytes()),
-        u64::from_be_bytes(ids.span_id().to_bytes()),
-    )
 }
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes what is still buffered.
@@ -90,7 +79,9 @@ impl Telemetry {
         settings: &Settings<T>,
         task: Option<&EcsTask>,
     ) -> Result<Self, ConfigError> {
-        let export = traces::export_from_env(&|name| std::env::var(name).ok())?;
+        let env = |name: &str| std::env::var(name).ok();
+        let export = traces::export_from_env(&env)?;
+        opentelemetry::global::set_text_map_propagator(traces::propagator_from_env(&env)?);
         let provider = traces::provider(&export, resource(service, task));
         let tracing = match &provider {
             Some(provider) => Tracing::new(service, provider),
@@ -104,17 +95,18 @@ impl Telemetry {
             } else {
                 LogFormat::Json
             });
+        let spans = settings.traces.level.as_str();
         let (log_layer, logs) = logs::layer(
             format,
             &settings.log.level,
-            tracing.0.is_some().then_some(service.crate_name),
+            tracing.0.is_some().then_some(spans),
             std::io::stdout(),
         );
         let registry = tracing_subscriber::registry().with(log_layer);
         // No `Option` layer: a `None` layer claims interest in every callsite, which would create
-        // every span of every dependency (and rmcp's spans would then hide ours from its tasks).
+        // every span of every dependency.
         match &tracing.0 {
-            Some(tracer) => registry.with(logs::span_export(service, tracer)).init(),
+            Some(tracer) => registry.with(logs::span_export(tracer, spans)).init(),
             None => registry.init(),
         }
         let metrics = Metrics::install(service);
@@ -228,9 +220,34 @@ impl Extractor for MetaCarrier<'_> {
     }
 }
 
-/// W3C trace context from HTTP headers (`traceparent`, `tracestate`).
+/// The caller's trace context from HTTP headers, by the global propagator (`OTEL_PROPAGATORS`:
+/// W3C `traceparent`/`tracestate` and `baggage` by default).
 pub fn context_from_headers(headers: &HeaderMap) -> Context {
-    TraceContextPropagator::new().extract(&HeaderCarrier(headers))
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderCarrier(headers))
+    })
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Writes the current OpenTelemetry context (the innermost exported span entered) into outbound
+/// HTTP headers, by the global propagator.
+pub fn inject_current_context(headers: &mut HeaderMap) {
+    let context = Context::current();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(headers))
+    });
 }
 
 /// W3C trace context from an MCP request's `params._meta` (the MCP convention).

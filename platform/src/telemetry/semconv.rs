@@ -2,6 +2,8 @@
 //! constants are deprecated there (they moved to the GenAI conventions repository).
 
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+pub const SERVER_ADDRESS: &str = "server.address";
+pub const URL_FULL: &str = "url.full";
 pub const HTTP_ROUTE: &str = "http.route";
 pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 pub const URL_PATH: &str = "url.path";
@@ -45,3 +47,20 @@ pub const AWS_ECS_TASK_REVISION: &str = "aws.ecs.task.revision";
 pub const AWS_ECS_LAUNCHTYPE: &str = "aws.ecs.launchtype";
 pub const AWS_LOG_GROUP_NAMES: &str = "aws.log.group.names";
 pub const AWS_LOG_STREAM_NAMES: &str = "aws.log.stream.names";
+
+/// `http.request.method`: methods outside the registered set become `_OTHER` (bounded values).
+pub fn known_method(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => OTHER,
+    }
+}

@@ -10,11 +10,16 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry::Context;
+use opentelemetry::{
+    Context,
+    propagation::{TextMapCompositePropagator, TextMapPropagator},
+};
+use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{
         BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanExporter,
         SpanProcessor,
@@ -107,6 +112,33 @@ pub fn export_from_env(vars: &dyn Fn(&str) -> Option<String>) -> Result<TraceExp
         "grpc" => Ok(TraceExport::Otlp { grpc: true }),
         other => Err(env_error(name, other, "http/protobuf or grpc")),
     }
+}
+
+/// The propagators `OTEL_PROPAGATORS` names (comma list; default `tracecontext,baggage`):
+/// `tracecontext` (W3C `traceparent`/`tracestate`), `baggage` (W3C), `xray` (`X-Amzn-Trace-Id`),
+/// `none`. Any other value is a configuration error.
+pub fn propagator_from_env(
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<TextMapCompositePropagator, ConfigError> {
+    const NAME: &str = "OTEL_PROPAGATORS";
+    let names = env(vars, NAME).unwrap_or_else(|| "tracecontext,baggage".into());
+    let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "tracecontext" => propagators.push(Box::new(TraceContextPropagator::new())),
+            "baggage" => propagators.push(Box::new(BaggagePropagator::new())),
+            "xray" => propagators.push(Box::new(XrayPropagator::new())),
+            "none" => {}
+            other => {
+                return Err(env_error(
+                    NAME,
+                    other,
+                    "a comma list of tracecontext, baggage, xray, none",
+                ));
+            }
+        }
+    }
+    Ok(TextMapCompositePropagator::new(propagators))
 }
 
 /// Builds the tracer provider (the OTLP exporter reads its endpoint, headers and timeout from

@@ -17,7 +17,6 @@ use tokio::{sync::oneshot, task::JoinHandle};
 /// The identity the test servers report.
 pub const SERVICE: Service = Service {
     name: "platform-test",
-    crate_name: "it",
     version: "0.0.0-test",
 };
 
@@ -85,7 +84,7 @@ impl TestServer {
         Self::start_handler_traced(settings, handler, Tracing::default()).await
     }
 
-    async fn start_handler_traced<H: ServerHandler + Send + Sync + 'static>(
+    pub async fn start_handler_traced<H: ServerHandler + Send + Sync + 'static>(
         settings: &Settings,
         handler: Arc<H>,
         tracing: Tracing,
@@ -201,4 +200,40 @@ pub fn assert_jsonrpc_error(body: &Value, code: i64, hint: &str) {
         message.to_lowercase().contains(&hint.to_lowercase()),
         "message {message:?} lacks {hint:?}"
     );
+}
+
+pub const META_PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+pub const HTTP_PARENT: &str = "00-11111111111111111111111111111111-2222222222222222-01";
+
+/// A tools/call, two health probes and an unknown route.
+pub async fn traffic(server: &TestServer) {
+    let body = request(
+        7,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": {"traceparent": META_PARENT}}),
+    );
+    let (status, _, _) = post(
+        server,
+        body,
+        &[
+            ("mcp-protocol-version", LEGACY),
+            ("traceparent", HTTP_PARENT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    for probe in ["/livez", "/readyz"] {
+        let resp = client()
+            .get(format!("{}{probe}", server.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let resp = client()
+        .post(format!("{}/nowhere", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
 }

@@ -1,5 +1,5 @@
 //! The platform's modules use only those below them: identity, context, jsonrpc -> config ->
-//! telemetry -> http -> mcp -> stack -> app. Read from the sources: a `use` against the flow, or
+//! telemetry -> http, client -> mcp -> stack -> app. Read from the sources: a `use` against the flow, or
 //! a cycle between two files, fails here.
 
 use std::{
@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 1),
     ("telemetry", 2),
     ("http", 3),
+    ("client", 3),
     ("mcp", 4),
     ("stack", 5),
     ("app", 6),

@@ -4,6 +4,7 @@
 mod ping;
 /* The example tools: `cargo generate` asks whether to keep them. {% if keep_example_tools %} */
 mod echo;
+mod weather;
 mod whoami;
 /* {% endif %} */
 
@@ -18,6 +19,9 @@ use serde::Deserialize;
 #[serde(default, deny_unknown_fields)]
 pub struct ToolSettings {
     pub ping: PingSettings,
+    /* {% if keep_example_tools %} */
+    pub weather: weather::WeatherSettings,
+    /* {% endif %} */
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -35,6 +39,9 @@ pub struct Toolbox {
     pub task_id: String,
     pub version: &'static str,
     pub ping_delay: Duration,
+    /* {% if keep_example_tools %} */
+    pub weather: weather::Weather,
+    /* {% endif %} */
 }
 
 impl Toolbox {
@@ -43,13 +50,28 @@ impl Toolbox {
             task_id: task_id.into(),
             version: service.version,
             ping_delay: Duration::from_millis(settings.ping.delay_ms),
+            /* {% if keep_example_tools %} */
+            weather: weather::Weather {
+                client: downstream_client(),
+                settings: settings.weather.clone(),
+            },
+            /* {% endif %} */
         }
     }
 }
+
+/* {% if keep_example_tools %} */
+/// The client for the tools' downstream calls: one, shared (it pools connections).
+fn downstream_client() -> mcp_platform::HttpClient {
+    mcp_platform::http_client(&mcp_platform::ClientOptions::default())
+        .expect("the HTTP client builds (TLS is installed at start-up)")
+}
+/* {% endif %} */
 
 /// Every tool, built once at start-up.
 pub fn router() -> ToolRouter<Toolbox> {
     Toolbox::ping_router()
         /* {% if keep_example_tools %} */ + Toolbox::echo_router()
-        + Toolbox::whoami_router() /* {% endif %} */
+        + Toolbox::whoami_router()
+        + Toolbox::weather_router() /* {% endif %} */
 }
