@@ -13,7 +13,7 @@ use http::Extensions;
 use metrics::Label;
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{ClientBuilder, Middleware, Next};
-use reqwest_retry::{RetryTransientMiddleware, policies::ExponentialBackoff};
+use reqwest_retry::{RetryError, RetryTransientMiddleware, policies::ExponentialBackoff};
 use reqwest_tracing::{ReqwestOtelSpanBackend, TracingMiddleware, reqwest_otel_span};
 use tracing::Span;
 
@@ -69,7 +69,9 @@ pub fn http_client(options: &ClientOptions) -> Result<HttpClient, reqwest::Error
         .build())
 }
 
-/// Retries only what may be sent twice: GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110).
+/// Retries only what may be sent twice: GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110). The
+/// error of the last attempt is the caller's, as reqwest made it (`is_timeout()`, `status()`), not
+/// reqwest-retry's wrapper around it.
 struct IdempotentOnly<M>(M);
 
 #[async_trait::async_trait]
@@ -80,10 +82,19 @@ impl<M: Middleware> Middleware for IdempotentOnly<M> {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if req.method().is_idempotent() {
-            self.0.handle(req, extensions, next).await
-        } else {
-            next.run(req, extensions).await
+        if !req.method().is_idempotent() {
+            return next.run(req, extensions).await;
+        }
+        match self.0.handle(req, extensions, next).await {
+            Err(HttpError::Middleware(err)) => Err(match err.downcast::<RetryError>() {
+                Ok(RetryError::WithRetries { retries, err }) => {
+                    tracing::debug!(retries, "downstream request failed after retries");
+                    err
+                }
+                Ok(RetryError::Error(err)) => err,
+                Err(other) => HttpError::Middleware(other),
+            }),
+            outcome => outcome,
         }
     }
 }

@@ -9,8 +9,7 @@
 mod helpers;
 
 use std::{
-    io,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -38,21 +37,9 @@ use serde_json::{Value, json};
 use tracing::{Instrument as _, Span};
 use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
-use crate::helpers::{LEGACY, META_PARENT, SERVICE, TestServer, post, request, settings, traffic};
-
-/// Collects what the log writer writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::helpers::{
+    Captured, LEGACY, META_PARENT, SERVICE, TestServer, post, request, settings, traffic,
+};
 
 /// The process's telemetry: JSON lines captured, spans in memory.
 struct Observed {
@@ -100,7 +87,7 @@ fn observed() -> &'static Observed {
 fn lines_of(id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let started = Instant::now();
     loop {
-        let text = String::from_utf8(observed().lines.0.lock().unwrap().clone()).unwrap();
+        let text = observed().lines.text();
         let lines: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -119,7 +106,11 @@ fn line(id: &str, message: &str) -> Value {
     lines
         .into_iter()
         .find(|l| l["message"] == message)
-        .unwrap_or_else(|| panic!("no line {message:?} for request {id}"))
+        .unwrap_or_else(|| {
+            let all = observed().lines.text();
+            let mentions: Vec<&str> = all.lines().filter(|l| l.contains(message)).collect();
+            panic!("no line {message:?} for request {id}; lines with it: {mentions:?}")
+        })
 }
 
 fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Value> {
@@ -225,6 +216,14 @@ impl Idioms {
         let received = response.text().await.unwrap();
         tracing::info!("called downstream");
         CallToolResult::success(vec![ContentBlock::text(received)])
+    }
+
+    #[tool(description = "A downstream call to a port nobody listens on.")]
+    async fn unreachable(&self) -> CallToolResult {
+        let failed = self.client.get("http://127.0.0.1:1/").send().await;
+        let err = failed.expect_err("nobody listens on port 1");
+        tracing::info!(connect = err.is_connect(), "downstream unreachable");
+        CallToolResult::error(vec![ContentBlock::text(err.to_string())])
     }
 
     #[tool(description = "Outlives the request deadline.")]
@@ -366,6 +365,33 @@ async fn a_downstream_call_is_a_client_span_and_carries_it_as_the_parent() {
         ),
         "the downstream got the client span as its parent"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_downstream_call_is_a_typed_error_and_each_attempt_records_its_error_type() {
+    let server = idioms_server().await;
+    assert_eq!(
+        call(&server, "idiom-unreachable", "unreachable").await.0,
+        200
+    );
+    let (line, spans) = trace_of("idiom-unreachable", "downstream unreachable");
+    assert_eq!(
+        line["connect"], true,
+        "the caller sees reqwest's own error: {line}"
+    );
+    let attempts: Vec<_> = spans.iter().filter(|s| s.name == "GET").collect();
+    assert_eq!(attempts.len(), 3, "a GET is tried twice more");
+    for attempt in attempts {
+        assert_eq!(
+            attribute(attempt, "error.type").map(|v| v.as_str().into_owned()),
+            Some("connect".to_owned())
+        );
+        assert!(matches!(
+            attempt.status,
+            opentelemetry::trace::Status::Error { .. }
+        ));
+    }
     server.stop().await;
 }
 

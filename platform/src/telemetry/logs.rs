@@ -110,7 +110,11 @@ where
         }
         LogFormat::Pretty => (
             filter
-                .and_then(tracing_subscriber::fmt::layer().compact())
+                .and_then(
+                    tracing_subscriber::fmt::layer()
+                        .compact()
+                        .with_writer(Mutex::new(output)),
+                )
                 .boxed(),
             LogGuard(()),
         ),

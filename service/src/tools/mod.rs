@@ -51,22 +51,11 @@ impl Toolbox {
             version: service.version,
             ping_delay: Duration::from_millis(settings.ping.delay_ms),
             /* {% if keep_example_tools %} */
-            weather: weather::Weather {
-                client: downstream_client(),
-                settings: settings.weather.clone(),
-            },
+            weather: weather::Weather::new(&settings.weather),
             /* {% endif %} */
         }
     }
 }
-
-/* {% if keep_example_tools %} */
-/// The client for the tools' downstream calls: one, shared (it pools connections).
-fn downstream_client() -> mcp_platform::HttpClient {
-    mcp_platform::http_client(&mcp_platform::ClientOptions::default())
-        .expect("the HTTP client builds (TLS is installed at start-up)")
-}
-/* {% endif %} */
 
 /// Every tool, built once at start-up.
 pub fn router() -> ToolRouter<Toolbox> {

@@ -6,8 +6,10 @@
 //! The API it expects: `GET {base_url}/v1/current?city=Paris` with the key in `x-api-key`,
 //! answering `{"city": "Paris", "temperature_c": 12.5, "conditions": "sunny"}`.
 
+use std::time::Duration;
+
 use mcp_platform::{
-    HttpClient, HttpError, Secret,
+    ClientOptions, HttpClient, HttpError, Secret,
     reqwest::{StatusCode, Url},
 };
 use rmcp::{
@@ -21,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::Toolbox;
 
 /// `[tools.weather]`, `APP__TOOLS__WEATHER__...`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WeatherSettings {
     /// The API's base URL, e.g. `https://weather.example.com`; unset, the tool says it is not
@@ -31,6 +33,18 @@ pub struct WeatherSettings {
     /// The API's key: in ECS from Secrets Manager (`tool_secrets` in infra/README.md), locally
     /// from `dev/secrets.toml` or the environment.
     pub api_key: Option<Secret>,
+    /// How long one request to the API may take; a failed idempotent request is tried twice more.
+    pub timeout_ms: u64,
+}
+
+impl Default for WeatherSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            timeout_ms: 3000,
+        }
+    }
 }
 
 /// An `http://` or `https://` URL, or a configuration error naming the key.
@@ -49,8 +63,22 @@ fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
 /// What the tool needs, built once at start-up.
 #[derive(Debug, Clone)]
 pub struct Weather {
-    pub client: HttpClient,
-    pub settings: WeatherSettings,
+    client: HttpClient,
+    settings: WeatherSettings,
+}
+
+impl Weather {
+    pub fn new(settings: &WeatherSettings) -> Self {
+        let options = ClientOptions {
+            timeout: Duration::from_millis(settings.timeout_ms),
+            ..ClientOptions::default()
+        };
+        Self {
+            client: mcp_platform::http_client(&options)
+                .expect("the HTTP client builds (TLS is installed at start-up)"),
+            settings: settings.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
