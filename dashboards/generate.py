@@ -52,6 +52,7 @@ SHED_RATIO = 0.01  # sustained share of requests refused with 503 before someone
 
 HTTP = "http_server_request_duration_seconds"
 MCP = "mcp_server_operation_duration_seconds"
+CLIENT = "http_client_request_duration_seconds"
 
 
 def budget(slo: str) -> float:
@@ -315,6 +316,24 @@ def layout() -> list[tuple[str, list[dict]]]:
             panel("timeseries", "HTTP latency on /mcp (p50 / p95 / p99)",
                   "Whole-request duration as the middleware sees it (body read to response).",
                   quantiles(HTTP, http_mcp, ""), "s", latency),
+        ]),
+        ("Downstream calls of the tools (http_client_request_duration_seconds)", [
+            panel("timeseries", "Downstream requests / s by server and status",
+                  "Every request a tool sends through the platform's HTTP client (each retry "
+                  "counts), by the server it went to and the status it got; none when the tools "
+                  "call nothing.",
+                  [target(rate(f"{CLIENT}_count", by="server_address, http_response_status_code"),
+                          "{{server_address}} {{http_response_status_code}}")], "reqps", none),
+            panel("timeseries", "Downstream error ratio by server",
+                  "Share of downstream requests that failed: a 4xx/5xx answer or no answer "
+                  "(error_type: timeout, connect, ...). A tool's errors often start here.",
+                  [target(ratio_bad(f"{CLIENT}_count", SEL, f'{SEL}, http_response_status_code=~"[123].."',
+                                    "server_address"), "{{server_address}}")],
+                  "percentunit", err_ratio),
+            panel("timeseries", "Downstream latency (p50 / p95 / p99) by server",
+                  "Time to the response head of each downstream request: when a tool is slow, "
+                  "compare with its own latency above.",
+                  quantiles(CLIENT, SEL, "server_address"), "s", latency),
         ]),
         ("SLO burn rate (all tasks)", [
             panel("timeseries", f"Availability: error budget burn rate ({pct(SLO['availability'])} SLO)",

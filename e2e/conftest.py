@@ -136,7 +136,7 @@ def server(tmp_path_factory):
 
 
 # The template's example tools; a service generated without them serves only `ping`.
-EXAMPLE_TOOLS = {"echo", "whoami"}
+EXAMPLE_TOOLS = {"echo", "whoami", "weather"}
 
 
 @pytest.fixture(scope="session")

@@ -26,15 +26,18 @@ import dash_promql as dp
 from conftest import ROOT, SERVICE_NAME, Server, start_server
 from dash_prometheus import PromAPI, running_prometheus
 from ecs_metadata import APP, COLLECTOR, TaskMetadata
-from mcp_http import HEADERS, LEGACY
+from mcp_http import HEADERS, LEGACY, tool_names
 from otelcol import (AWS_ENV, ECS_CONFIG, Collector, XRay, running_collector, running_xray, wait_until,
                      xray_trace_id)
+from weather_api import WeatherApi, running_weather_api
 
 ADMIN_ADDR = "127.0.0.1:9464"  # the scrape target in ecs.yaml
 # Traced calls whose trace ids the test chooses: (method, params).
 TRACED = [("tools/call", {"name": "ping", "arguments": {}}),
           ("tools/call", {"name": "echo", "arguments": {"text": "hi"}}),
           ("tools/list", {})]
+# The example tool with a downstream call (traced when the service lists it).
+WEATHER_CALL = ("tools/call", {"name": "weather", "arguments": {"city": "Paris"}})
 
 
 @dataclass
@@ -45,6 +48,8 @@ class EcsTask:
     collector: Collector
     server: Server
     load: dict
+    # The weather API the example tool calls (its received traceparents).
+    weather_api: WeatherApi | None = None
     # W3C trace id -> the (method, params) of the traced call sent under it.
     traced: dict[str, tuple[str, dict]] = field(default_factory=dict)
     probe_trace_ids: list[str] = field(default_factory=list)
@@ -133,10 +138,11 @@ def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
     """The task, after a little mixed load (`scripts/load.py`), traced calls and health probes,
     once every MCP call has reached AMP and every traced call X-Ray."""
     admin_port_free()
-    with running_sidecar(tmp_path) as (metadata, amp, xray, collector):
-        server = start_server(tmp_path, app_env(metadata, collector, APP__TOOLS__PING__DELAY_MS="20"))
+    with running_sidecar(tmp_path) as (metadata, amp, xray, collector), running_weather_api() as api:
+        server = start_server(tmp_path, app_env(metadata, collector, APP__TOOLS__PING__DELAY_MS="20",
+                                                **api.env()))
         try:
-            task = EcsTask(metadata, amp, xray, collector, server, load={})
+            task = EcsTask(metadata, amp, xray, collector, server, load={}, weather_api=api)
             task.probe_trace_ids += probe(server.base)
             for method, params in TRACED:
                 task.traced[traced_call(server.url, method, params)] = (method, params)
@@ -144,9 +150,12 @@ def running_ecs_task(tmp_path: Path, load_seconds: float = 20):
                     first = xray_trace_id(next(iter(task.traced)))
                     wait_until(lambda: first in xray.trace_ids(), "the first traced call in X-Ray")
                     task.traces_before_first_call = xray.trace_ids() - {first}
+            # After the first call's snapshot: tools/list makes a trace of its own.
+            if "weather" in tool_names(server.url):
+                task.traced[traced_call(server.url, *WEATHER_CALL)] = WEATHER_CALL
             task.load = run_load(server.url, load_seconds)
             task.probe_trace_ids += probe(server.base)
-            calls = task.load["requests"] + len(TRACED)
+            calls = task.load["requests"] + len(task.traced) + 1
             # ecs.yaml scrapes every 15 s and sends metrics in 30 s batches.
             amp.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="{SERVICE_NAME}"}}) >= {calls}',
                          "every MCP call of the load remote-written", timeout=90)

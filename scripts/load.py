@@ -6,7 +6,7 @@
 
 Every call is checked: successes must succeed, and the deliberate errors (an echo with bad
 arguments -> tool result isError, an unknown tool -> JSON-RPC -32602) must fail the expected way.
-The example tool echo's calls are left out when the service does not list it.
+The example tools' calls (echo, weather) are left out when the service does not list them.
 Exits 1 when any answer is not what it should be. Standard library only, loopback use.
 """
 from __future__ import annotations
@@ -57,6 +57,8 @@ MIX = [
     ("echo", MODERN, call("echo", {"text": "modern"}), succeeded, None),
     ("unknown tool", STABLE, call("no-such-tool", {}), None, -32602),
     ("server/discover", MODERN, ("server/discover", {}), lambda r: bool(r), None),
+    # A downstream call; a tool error when no weather API is configured (`just run`), still an answer.
+    ("weather", STABLE, call("weather", {"city": "Paris"}), lambda r: "content" in r, None),
 ]
 
 

@@ -123,6 +123,42 @@ def test_one_segment_per_request(ecs_task):
     assert all(len(s) == 1 for s in segments.values()), segments
 
 
+def test_a_downstream_call_is_one_remote_subsegment_under_the_tool_and_the_api_got_the_trace(ecs_task):
+    weather = [t for t, (_, params) in ecs_task.traced.items() if params.get("name") == "weather"]
+    if not weather:
+        pytest.skip("the service does not list the example tool weather (generated without it)")
+    trace_id = weather[0]
+    docs = documents(ecs_task)[trace_id]
+    record("weather_trace", docs)
+    segment = mcp_document(docs)
+    assert is_segment(segment) and segment["name"], segment
+    by_id = {d["id"]: d for d in docs}
+    remote = [d for d in docs if d.get("namespace") == "remote"]
+    assert len(remote) == 1, docs
+    call = remote[0]
+    assert call["name"] == "127.0.0.1", "X-Ray draws the downstream by its host (peer.service)"
+    assert call["http"]["request"]["method"] == "GET", call
+    assert call["http"]["request"]["url"].startswith(ecs_task.weather_api.url + "v1/current?city="), call
+    assert "REDACTED" in call["http"]["request"]["url"], "query values never reach a span"
+    assert call["http"]["response"]["status"] == 200, call
+    # The remote call hangs under the tool's own span, which hangs under the MCP segment.
+    tool_span = by_id[call["parent_id"]]
+    assert tool_span["name"] == "weather.current", tool_span
+    assert tool_span["parent_id"] == segment["id"], (tool_span, segment)
+    w3c = [tp for tp in ecs_task.weather_api.traceparents if tp.split("-")[1:2] == [trace_id]]
+    assert w3c and w3c[0].split("-")[2] == call["id"], (ecs_task.weather_api.traceparents, call["id"])
+
+
+def test_amp_gets_the_downstream_histogram_with_bounded_labels(ecs_task):
+    if not any(p.get("name") == "weather" for _, p in ecs_task.traced.values()):
+        pytest.skip("the service does not list the example tool weather (generated without it)")
+    got = series(ecs_task.amp, f'http_client_request_duration_seconds_count{{job="{SERVICE_NAME}"}}')
+    assert got, "the tool's downstream calls are measured"
+    labels = {k for s in got for k in s} - IDENTITY - {"__name__"}
+    assert labels <= {"server_address", "http_request_method", "http_response_status_code", "error_type"}, labels
+    assert {s["server_address"] for s in got} == {"127.0.0.1"}, got
+
+
 def test_segments_link_to_the_log_group(ecs_task):
     for docs in documents(ecs_task).values():
         segment = next(d for d in docs if is_segment(d))

@@ -106,10 +106,12 @@ struct ClientSpan;
 impl ReqwestOtelSpanBackend for ClientSpan {
     fn on_request_start(req: &Request, extensions: &mut Extensions) -> Span {
         let name = reqwest_tracing::default_span_name(req, extensions);
+        // `peer.service`: the node X-Ray draws for the downstream (else it would be "GET").
         reqwest_otel_span!(
             name = name,
             req,
             url.full = %redacted(req.url()),
+            peer.service = req.url().host_str().unwrap_or_default(),
             error.type = tracing::field::Empty
         )
     }
