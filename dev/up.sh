@@ -14,6 +14,7 @@
 #   DEV_OTLP_GRPC_ADDR (127.0.0.1:4317)  DEV_OTLP_HTTP_ADDR (127.0.0.1:4318)   native mode only
 #   DEV_COLLECTOR_HEALTH_ADDR (127.0.0.1:13133)                                native mode only
 #   MCP_SERVER_BIN: run this binary instead of building with cargo
+#   DEV_SETTINGS_FILE (local.toml): the service's settings file (APP_CONFIG_FILE) when it exists
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PREBUILT=${MCP_SERVER_BIN:-}  # before env.sh, which always sets it
@@ -120,6 +121,13 @@ else
   cargo build --release -p "$MCP_SERVICE_NAME" --bin "$MCP_SERVICE_NAME"
   SERVER=$MCP_SERVER_BIN
 fi
+# This machine's own settings, such as the tools' API keys: the config file format (`[tools.*]`),
+# git-ignored, at the top so `just upgrade-platform` (which replaces dev/) keeps it.
+# An APP_CONFIG_FILE set in the shell wins.
+SETTINGS_FILE=${DEV_SETTINGS_FILE:-$ROOT/local.toml}
+if [ -z "${APP_CONFIG_FILE:-}" ] && [ -f "$SETTINGS_FILE" ]; then
+  export APP_CONFIG_FILE=$SETTINGS_FILE
+fi
 # No load balancer to drain locally, so stop at once.
 export APP__HTTP__ADDR=$HTTP_ADDR APP__ADMIN__ADDR=$ADMIN_ADDR APP__SHUTDOWN__DRAIN_DELAY_MS=0 \
   OTEL_EXPORTER_OTLP_ENDPOINT=http://$OTLP_HTTP OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
@@ -141,4 +149,7 @@ else
   echo "  logs           $DEV_DIR/prometheus.log"
 fi
 echo "  service log    $DEV_DIR/service.log"
+if [ -n "${APP_CONFIG_FILE:-}" ]; then
+  echo "  settings       $APP_CONFIG_FILE"
+fi
 echo "  stop           just dev-down"

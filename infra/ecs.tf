@@ -60,6 +60,8 @@ locals {
     # ECS drops empty-valued entries from what it stores, so sending them would make every plan
     # differ and register a new revision; the service reads an unset variable as empty anyway.
     environment = [for k, v in local.app_environment : { name = k, value = v } if v != ""]
+    # The tools' secrets (secrets.tf); null sends none (the provider reads this JSON into ECS's types).
+    secrets     = length(local.app_secrets) > 0 ? local.app_secrets : null
     stopTimeout = local.stop_timeout_s
     # No shell or curl in the image: the binary probes its own /livez.
     healthCheck = {

@@ -1,6 +1,6 @@
 # Two roles, least privilege: the execution role lets ECS start the task (pull the image, write
-# container logs, read the collector config); the task role is what the containers themselves
-# may do, which is only what the collector's exporters need.
+# container logs, read the collector config and the tools' secrets); the task role is what the
+# containers themselves may do, which is only what the collector's exporters need.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -51,6 +51,24 @@ data "aws_iam_policy_document" "execution" {
     sid       = "DecryptStackData"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.this.arn]
+  }
+
+  # The tools' secrets (secrets.tf): exactly their ARNs and KMS keys; no statement without them.
+  dynamic "statement" {
+    for_each = local.tool_secret_grants
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
+    }
   }
 }
 

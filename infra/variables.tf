@@ -188,6 +188,39 @@ variable "log_level" {
   default     = "info,rmcp=warn"
 }
 
+# --- secrets for the tools (secrets.tf) ------------------------------------------------------
+
+variable "tool_secrets" {
+  description = "Secrets for the tools: setting (below [tools], e.g. weather.api_key) -> ARN of a Secrets Manager secret (full ARN, optionally :json-key:version-stage:version-id) or an SSM parameter. Each becomes the app's APP__TOOLS__<SETTING> (weather.api_key -> APP__TOOLS__WEATHER__API_KEY), read by ECS at task start; the execution role may read exactly these."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    # Lower-case segments without a double underscore: the one spelling whose env form maps back.
+    condition     = alltrue([for setting in keys(var.tool_secrets) : can(regex("^[a-z][a-z0-9]*(_[a-z0-9]+)*(\\.[a-z][a-z0-9]*(_[a-z0-9]+)*)*$", setting))])
+    error_message = "tool_secrets: setting names are dotted paths below [tools] in lower case, e.g. weather.api_key (segments of letters, digits and single underscores; no dashes)."
+  }
+
+  validation {
+    condition = alltrue([for arn in values(var.tool_secrets) :
+      can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}(:[^:]*:[^:]*:[^:]*)?$", arn)) ||
+      can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$", arn))
+    ])
+    error_message = "tool_secrets: values are the full ARN of a Secrets Manager secret (ending in its six-character suffix, optionally followed by :json-key:version-stage:version-id, e.g. ...:secret:weather-AbCdEf:api_key::) or of an SSM parameter (...:parameter/weather/api-key)."
+  }
+}
+
+variable "tool_secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt the tool_secrets; the execution role may decrypt with them only through Secrets Manager or SSM. Not needed for the AWS-managed keys (aws/secretsmanager, aws/ssm) or this stack's own key."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.tool_secrets_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", arn))])
+    error_message = "tool_secrets_kms_key_arns: key ARNs (arn:aws:kms:<region>:<account>:key/<id>); IAM does not authorise a key by its alias."
+  }
+}
+
 # --- lifecycle: must agree with the service (see ecs.tf locals) ------------------------------
 
 variable "drain_delay_ms" {

@@ -1,5 +1,5 @@
 """`just dev` without Docker, as a developer runs it: the collector of otel-collector/otelcol on
-local.yaml, prometheus and the service come up, see each other (the collector scrapes the service
+local.yaml, prometheus and the service (with the developer's settings file) come up, see each other (the collector scrapes the service
 and remote-writes to prometheus, as the ECS sidecar does to AMP), and `just dev-down` stops
 exactly them. The prebuilt binary stands in for cargo;
 every port and the state folder are moved so a developer's own `just dev` is left alone."""
@@ -62,13 +62,16 @@ def test_just_dev_native_starts_the_loop_and_dev_down_stops_it(tmp_path):
                 "APP__HTTP__ADDR": addr["http"], "APP__ADMIN__ADDR": addr["admin"],
                 "DEV_PROMETHEUS_ADDR": addr["prom"], "DEV_OTLP_GRPC_ADDR": addr["grpc"],
                 "DEV_OTLP_HTTP_ADDR": addr["otlp"], "DEV_COLLECTOR_HEALTH_ADDR": addr["health"],
-                "DEV_SCRAPE_INTERVAL": "1s"})
+                "DEV_SCRAPE_INTERVAL": "1s", "DEV_SETTINGS_FILE": str(tmp_path / "local.toml")})
+    # The developer's own settings file (local.toml, git-ignored), as the service reads it.
+    (tmp_path / "local.toml").write_text("[tools.ping]\ndelay_ms = 30\n")
     up = just("dev", env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         # It says where to look, and those places exist.
         for where in (f"http://{addr['http']}/mcp", f"http://{addr['prom']}/alerts",
-                      str(dev_dir / "traces.log"), str(dev_dir / "service.log")):
+                      str(dev_dir / "traces.log"), str(dev_dir / "service.log"),
+                      f"settings       {tmp_path / 'local.toml'}"):
             assert where in up.stdout, where
         pids = {name: int(pid) for name, pid, _ in
                 (line.split(" ", 2) for line in (dev_dir / "pids").read_text().splitlines())}
@@ -87,7 +90,9 @@ def test_just_dev_native_starts_the_loop_and_dev_down_stops_it(tmp_path):
 
         # A request's span reaches the collector under the trace id the caller sent.
         trace_id = secrets.token_hex(16)
-        assert "pong" in json.dumps(traced_ping(f"http://{addr['http']}/mcp", trace_id))
+        pong = traced_ping(f"http://{addr['http']}/mcp", trace_id)
+        assert "pong" in json.dumps(pong)
+        assert pong["result"]["structuredContent"]["durationMs"] >= 30, "the settings file's delay"
         wait_until(lambda: trace_id in (dev_dir / "traces.log").read_text(),
                    "the request's span in the collector's log")
 

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,19 @@ def test_justfile_recipes_run_the_dev_scripts_and_the_load_generator():
     assert "dev/up.sh" in shown["dev"]
     assert "dev/down.sh" in shown["dev-down"]
     assert "scripts/load.py" in shown["load"]
+
+
+def test_the_developers_settings_file_stays_on_their_machine():
+    """`just dev` reads local.toml (the tools' API keys): never committed, never in the image or a
+    generated service, and not in a folder `just upgrade-platform` replaces."""
+    settings = re.search(r"SETTINGS_FILE=\$\{DEV_SETTINGS_FILE:-\$ROOT/([^}]+)\}",
+                         (DEV / "up.sh").read_text()).group(1)
+    assert f"/{settings}" in (ROOT / ".gitignore").read_text().splitlines()
+    docker = [l for l in (ROOT / ".dockerignore").read_text().splitlines() if l and l[0] != "#"]
+    let_in = [l[1:].rstrip("/") for l in docker if l.startswith("!")]
+    assert docker[0] == "*" and not [l for l in let_in if settings.startswith(l)], let_in
+    generator = ROOT / "cargo-generate.toml"
+    if generator.exists():  # the template's own checkout
+        assert settings in tomllib.loads(generator.read_text())["template"]["ignore"]
+    replaced = re.search(r"PLATFORM_DIRS=\(([^)]*)\)", (ROOT / "scripts/upgrade-platform.sh").read_text())
+    assert not [d for d in replaced.group(1).split() if settings.startswith(f"{d}/")]

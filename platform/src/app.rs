@@ -124,7 +124,7 @@ impl Launch {
     /// the ECS task id (`local` outside ECS). A configuration mistake exits 2 with one line.
     pub fn run<T, H>(self, handler: impl FnOnce(&Settings<T>, &str) -> H) -> ExitCode
     where
-        T: DeserializeOwned + Default,
+        T: DeserializeOwned,
         H: ServerHandler + Send + Sync + 'static,
     {
         crate::return_freed_memory_sooner();

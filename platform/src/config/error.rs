@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{ENV_PREFIX, ENV_SEPARATOR};
+use super::{ENV_PREFIX, ENV_SEPARATOR, secret::SECRET_MARK};
 
 /// A configuration mistake, phrased for the operator who has to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct ConfigError {
     pub env: Option<String>,
     /// The key itself does not exist (a typo in a variable or file).
     pub unknown_key: bool,
+    /// The key holds a [`Secret`](super::Secret): its value is never kept here, nor shown.
+    pub secret: bool,
     pub value: Option<String>,
     pub allowed: String,
 }
@@ -27,6 +29,7 @@ impl ConfigError {
             key: key.to_owned(),
             env: None,
             unknown_key: false,
+            secret: false,
             value: value.into(),
             allowed: allowed.into(),
         }
@@ -51,6 +54,7 @@ impl fmt::Display for ConfigError {
         }
         match &self.value {
             _ if self.unknown_key => write!(f, " is not a known key")?,
+            _ if self.secret => write!(f, " = <redacted>")?,
             Some(v) => write!(f, " = {v:?}")?,
             None => write!(f, " is missing")?,
         }
@@ -99,6 +103,10 @@ pub(super) fn from_config_error(err: config::ConfigError) -> ConfigError {
             inner
         }
         config::ConfigError::Message(msg) => message_error(&msg),
+        // serde's missing field, with the whole path.
+        config::ConfigError::NotFound(key) => {
+            ConfigError::new(&key, None, "a value (this key has no default)")
+        }
         other => ConfigError::new("", None, other.to_string()),
     }
 }
@@ -120,6 +128,13 @@ fn message_error(msg: &str) -> ConfigError {
         let known = body.split_once(", expected ").map_or("", |(_, k)| k);
         let mut err = ConfigError::new(&full, None, format!("a known key: {known}"));
         err.unknown_key = true;
+        return err;
+    }
+    if body.contains(SECRET_MARK) {
+        // Whatever serde put before the expectation ("invalid type: ...") may hold the value.
+        let expected = body.rsplit_once(", expected ").map_or(body, |(_, e)| e);
+        let mut err = ConfigError::new(&key, None, expected);
+        err.secret = true;
         return err;
     }
     let allowed = if body.contains("socket address") {

@@ -24,7 +24,7 @@ const COUNT_LIMIT: u64 = 1_000_000;
 /// Names the optional TOML file layered over the defaults.
 pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
 
-impl<T: DeserializeOwned + Default> Settings<T> {
+impl<T: DeserializeOwned> Settings<T> {
     /// Loads from the process environment.
     pub fn load() -> Result<Self, ConfigError> {
         Self::load_from(std::env::vars())
@@ -35,7 +35,12 @@ impl<T: DeserializeOwned + Default> Settings<T> {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        // An empty [tools] at least, so the service's type gives its defaults and a key without
+        // one (a secret) is reported missing.
+        let mut builder = Config::builder()
+            .set_default("tools", config::Map::<String, config::Value>::new())
+            .map_err(from_config_error)?
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
             if !std::path::Path::new(path).is_file() {
                 let mut err = ConfigError::new(
@@ -61,7 +66,8 @@ impl<T: DeserializeOwned + Default> Settings<T> {
         let raw = builder.add_source(env).build().map_err(from_config_error)?;
         let mut settings: Settings<T> = raw.clone().try_deserialize().map_err(|e| {
             let mut err = from_config_error(e);
-            if err.value.is_none() {
+            // Shown where it helps; never for a secret, nor kept for a key that is not ours.
+            if err.value.is_none() && !err.secret && !err.unknown_key {
                 err.value = raw.get_string(&err.key).ok();
             }
             err
@@ -216,6 +222,9 @@ fn is_https_or_loopback(url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+    use serde::Deserialize;
+
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -379,6 +388,103 @@ mod tests {
         assert_eq!(s.log.level, "debug");
         let msg = load(&[("RUST_LOG", "info,=[")]).unwrap_err().to_string();
         assert!(msg.starts_with("invalid configuration: RUST_LOG "), "{msg}");
+    }
+
+    /// A service's settings with a secret, declared as a tool would.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SecretTools {
+        weather: WeatherTools,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WeatherTools {
+        api_key: Secret,
+        #[serde(default)]
+        base_url: String,
+    }
+
+    const MARKER: &str = "sk-live-marker-7c1e";
+
+    fn load_tools(vars: &[(&str, &str)]) -> Result<Settings<SecretTools>, ConfigError> {
+        Settings::load_from(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn toml_file(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_secret_reads_from_the_environment_or_the_file_and_never_prints() {
+        let s = load_tools(&[("APP__TOOLS__WEATHER__API_KEY", MARKER)]).unwrap();
+        assert_eq!(s.tools.weather.api_key.expose_secret(), MARKER);
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("api_key: [redacted]") && !shown.contains(MARKER),
+            "{shown}"
+        );
+
+        let file = toml_file(
+            "secret.toml",
+            &format!(
+                "[tools.weather]\napi_key = \"{MARKER}\"\nbase_url = \"http://127.0.0.1:1\"\n"
+            ),
+        );
+        let s = load_tools(&[(CONFIG_FILE_VAR, &file)]).unwrap();
+        assert_eq!(s.tools.weather.api_key.expose_secret(), MARKER);
+        assert_eq!(s.tools.weather.base_url, "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn a_missing_secret_is_one_line_naming_its_key() {
+        let msg = load_tools(&[("APP__TOOLS__WEATHER__BASE_URL", "http://127.0.0.1:1")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "invalid configuration: APP__TOOLS__WEATHER__API_KEY (tools.weather.api_key) is \
+             missing: expected a value (this key has no default)"
+        );
+        // With no [tools] at all, the first key without a default.
+        let msg = load_tools(&[]).unwrap_err().to_string();
+        assert!(
+            msg.contains("APP__TOOLS__WEATHER (tools.weather) is missing"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_secret_never_shows_its_value() {
+        let empty = toml_file("empty.toml", "[tools.weather]\napi_key = \"\"\n");
+        let err = load_tools(&[(CONFIG_FILE_VAR, &empty)]).unwrap_err();
+        assert!(err.secret && err.value.is_none(), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: APP__TOOLS__WEATHER__API_KEY (tools.weather.api_key) = \
+             <redacted>: expected a non-empty string (a secret: its value is not shown)"
+        );
+        let list = toml_file(
+            "list.toml",
+            &format!("[tools.weather]\napi_key = [\"{MARKER}\"]\n"),
+        );
+        let typo = [("APP__TOOLS__WEATHER__APIKEY", MARKER)];
+        for err in [
+            load_tools(&[(CONFIG_FILE_VAR, &list)]).unwrap_err(),
+            load_tools(&typo).unwrap_err(),
+        ] {
+            let (shown, debug) = (err.to_string(), format!("{err:?}"));
+            assert!(shown.contains("APP__TOOLS__WEATHER__API"), "{shown}");
+            assert!(
+                !shown.contains(MARKER) && !debug.contains(MARKER),
+                "{debug}"
+            );
+            assert!(!shown.contains('\n'), "one line: {shown}");
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub struct Settings<T = NoTools> {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub traces: TracesSettings,
-    /// The service's own settings (`APP__TOOLS__...`): its type, its defaults.
-    #[serde(default)]
+    /// The service's own settings (`APP__TOOLS__...`): its type, its defaults (read from an
+    /// empty `[tools]` when nothing sets one, so a key without a default is reported missing).
     pub tools: T,
 }
 

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use mcp_platform::{
-    ClientOptions, HttpClient, HttpError, Secret,
+    ClientOptions, ExposeSecret as _, HttpClient, HttpError, Secret,
     reqwest::{StatusCode, Url},
 };
 use rmcp::{
