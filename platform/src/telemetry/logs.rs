@@ -3,7 +3,7 @@
 //! `request_id`, `enduser.id`, `trace_id`, `span_id`; from a tool's `#[instrument]` span its own),
 //! or a compact human format for local use, which shows the same spans.
 //!
-//! Lines are written by json-subscriber to a background writer thread: a request never waits on
+//! Lines are written (see [`super::json`]) by a background writer thread: a request never waits on
 //! stdout (a pipe to the container runtime can stall), and under load many lines leave in one
 //! write. The queue is bounded: while stdout takes nothing (a stuck log driver) and the queue is
 //! full, new lines are dropped rather than stopping the service. They are counted
@@ -15,7 +15,7 @@
 //! directive picks (`APP__TRACES__LEVEL`, `EnvFilter` syntax) and the platform's server span.
 
 use std::{
-    fmt, io,
+    io,
     sync::{Arc, Mutex, OnceLock},
 };
 
@@ -25,11 +25,11 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuild
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::LevelFilter,
-    fmt::{format::Writer, time::FormatTime},
     layer::{Context, Filter},
     registry::LookupSpan,
 };
 
+use super::json::{JsonLines, Line, json_string, serialized};
 use crate::{config::LogFormat, context::is_request_span};
 
 /// The target of the platform's MCP server span (see `mcp::observe`), exported whatever the
@@ -106,7 +106,10 @@ where
             if let Ok(mut slot) = WRITER.lock() {
                 *slot = Some(guard);
             }
-            (filter.and_then(json_lines(writer)).boxed(), LogGuard(()))
+            (
+                filter.and_then(JsonLines::new(writer)).boxed(),
+                LogGuard(()),
+            )
         }
         LogFormat::Pretty => (
             filter
@@ -118,35 +121,6 @@ where
                 .boxed(),
             LogGuard(()),
         ),
-    }
-}
-
-/// JSON lines as json-subscriber writes them: the event's fields and the fields of the spans it
-/// is in, flattened to the top level (the span nearest the event wins a name both carry).
-fn json_lines<S>(writer: NonBlocking) -> json_subscriber::JsonLayer<S, NonBlocking>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let mut layer = json_subscriber::JsonLayer::new(writer);
-    layer
-        .with_timer("timestamp", Rfc3339Micros)
-        .with_level("level")
-        .with_flattened_event()
-        .with_target("target")
-        .with_top_level_flattened_span_list();
-    layer
-}
-
-/// RFC 3339 timestamps in UTC with microseconds, by humantime (no time-zone database needed).
-struct Rfc3339Micros;
-
-impl FormatTime for Rfc3339Micros {
-    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        write!(
-            w,
-            "{}",
-            humantime::format_rfc3339_micros(std::time::SystemTime::now())
-        )
     }
 }
 
@@ -370,16 +344,18 @@ impl<W: io::Write> io::Write for ReportDrops<W> {
         self.out.write_all(line)?;
         let dropped = self.dropped.get().map_or(0, ErrorCounter::dropped_lines);
         if dropped > self.reported {
-            let report = serde_json::json!({
-                "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-                "level": "WARN",
-                "message": "log lines dropped: stdout took nothing and the queue was full",
-                "dropped": dropped - self.reported,
-                "dropped_total": dropped,
-                "target": module_path!(),
+            let mut report = Line::new();
+            report.head(&tracing::Level::WARN);
+            report.field("message", |buf| {
+                json_string(
+                    buf,
+                    "log lines dropped: stdout took nothing and the queue was full",
+                )
             });
-            serde_json::to_writer(&mut self.out, &report)?;
-            self.out.write_all(b"\n")?;
+            report.field("dropped", |buf| serialized(buf, &(dropped - self.reported)));
+            report.field("dropped_total", |buf| serialized(buf, &dropped));
+            report.field("target", |buf| json_string(buf, module_path!()));
+            self.out.write_all(report.finish())?;
             self.reported = dropped;
         }
         Ok(line.len())
@@ -393,6 +369,7 @@ impl<W: io::Write> io::Write for ReportDrops<W> {
 #[cfg(test)]
 mod tests {
     use std::{
+        fmt,
         io::{self, Write as _},
         sync::{Arc, Mutex},
     };
@@ -473,7 +450,7 @@ mod tests {
         let captured = Captured::default();
         let (writer, guard) = tracing_appender::non_blocking(captured.clone());
         let subscriber = tracing_subscriber::registry()
-            .with(SpanFilter::new(level, exported).and_then(json_lines(writer)));
+            .with(SpanFilter::new(level, exported).and_then(JsonLines::new(writer)));
         tracing::subscriber::with_default(subscriber, log);
         drop(guard);
         let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -539,6 +516,29 @@ mod tests {
             let span = tracing::info_span!(target: "aws_sdk_dynamodb", "GetItem");
             assert!(span.is_disabled(), "not logged, not exported: never made");
         });
+    }
+
+    /// Writes a little, then fails, as a buggy impl in a tool's types might.
+    struct Failing;
+
+    impl fmt::Debug for Failing {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("half")?;
+            Err(fmt::Error)
+        }
+    }
+
+    #[test]
+    fn a_failing_debug_still_gives_a_line_and_fields_of_spans_too() {
+        let lines = lines_of("info", None, || {
+            let span = tracing::info_span!("work", state = ?Failing, quote = "say \"hi\"");
+            span.in_scope(|| tracing::info!(debug = ?Failing, "still logged"));
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["message"], "still logged");
+        assert_eq!(lines[0]["debug"], "half");
+        assert_eq!(lines[0]["state"], "half");
+        assert_eq!(lines[0]["quote"], "say \"hi\"");
     }
 
     #[test]

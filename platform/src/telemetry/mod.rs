@@ -4,6 +4,7 @@
 //! in-memory exporter, a local metrics recorder and their own log writer.
 
 pub mod ecs;
+mod json;
 pub mod logs;
 pub mod metrics;
 pub mod semconv;
