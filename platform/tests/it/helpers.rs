@@ -90,7 +90,7 @@ impl TestServer {
         handler: Arc<H>,
         tracing: Tracing,
     ) -> Self {
-        let app = App::bind(settings, handler, axum::Router::new(), tracing)
+        let app = App::bind(settings, handler, axum::Router::new(), tracing, None)
             .await
             .expect("bind");
         let addr = app.public_addr();
