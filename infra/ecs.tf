@@ -23,7 +23,7 @@ locals {
   memory_budget_bytes = floor(local.app_memory_mib * 1048576 * local.memory_budget_share)
   # Both containers' log drivers: a stalled CloudWatch Logs stream fills this buffer and then drops
   # lines in the driver (the app counts its own drops) instead of blocking the container's stdout.
-  # Sized for 10 s of the app's measured output at full load (see infra/README.md).
+  # Sized for over 10 s of the app's measured output at full load (see infra/README.md).
   log_mode            = "non-blocking"
   log_max_buffer_size = "32m"
 
