@@ -240,9 +240,11 @@ def _assert_held(server, cgroup, limit, counts, pings, started):
     peak = cgroup.peak()
     metrics = requests.get(server.metrics_url, timeout=5).text
     shed = re.search(r'http_server_shed_requests_total\{reason="memory"\S*\s+(\d+)', metrics)
+    unstarted = re.search(r'http_server_refused_connections_total\{reason="first_byte_timeout"\S*\s+(\d+)', metrics)
     print(f"\n{CLIENTS} clients, hold {HOLD_S} s, {time.monotonic() - started:.1f} s: large {counts}, "
           f"pings {len(pings)} ({sorted(set(pings))}), peak {peak / MIB:.0f} MiB of {limit / MIB:.0f}, "
-          f"OOM kills {cgroup.oom_kills()}, shed for memory {shed and shed.group(1)}")
+          f"OOM kills {cgroup.oom_kills()}, shed for memory {shed and shed.group(1)}, "
+          f"connections closed before their first byte {unstarted and unstarted.group(1)}")
     assert server.proc.poll() is None, f"the server died:\n{server.log()[-3000:]}"
     assert cgroup.oom_kills() == 0
     assert set(counts) <= {"200", "503"}, counts
