@@ -25,6 +25,12 @@ smoke *ARGS:
 bench *PEERS:
     ./scripts/bench.sh {{PEERS}}
 
+# The release binary in a memory cgroup with the Terraform's app limit, under the issue's load:
+# 1,000 slow 1 MB bodies held 15 s (declared, chunked) and large answers read slowly, beside pings
+# (root; the suite runs a smaller load of the same test).
+overload:
+    . scripts/env.sh && cargo build --release --locked -p "$MCP_SERVICE_NAME" --bin "$MCP_SERVICE_NAME" && MCP_OVERLOAD_CLIENTS=1000 MCP_OVERLOAD_HOLD_S=15 "$MCP_VENV/bin/python" -m pytest e2e/tests/test_overload.py -x -q -s -k "slow or large"
+
 # Coverage-guided fuzzing (cargo fuzz) of everything that reads caller bytes: 1,000,000+ executions
 # over all targets; `just fuzz --ci` is CI's short run.
 fuzz *ARGS:

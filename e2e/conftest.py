@@ -89,6 +89,8 @@ def start_server(tmp_path: Path, env: dict | None = None, args: list[str] | None
         "APP__ADMIN__ADDR": f"127.0.0.1:{admin_port}",
         "APP__SHUTDOWN__DRAIN_DELAY_MS": "0",
         "APP__SHUTDOWN__GRACE_MS": "5000",
+        # The suite's load all comes from 127.0.0.1: per-caller limits are off unless a test sets them.
+        "APP__HTTP__RATE_LIMIT_PER_SECOND": "0",
     })
     full_env.update(env)
     log_path = tmp_path / f"server-{port}.log"

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,12 @@ CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))
 def service_defaults() -> dict:
     """The embedded defaults the binary compiles in (`include_str!` of this file)."""
     return tomllib.loads((ROOT / "platform/config/default.toml").read_text())
+
+
+def budget_fraction() -> float:
+    """The share of its memory limit the binary's default memory budget takes."""
+    source = (ROOT / "platform/src/http/memory_limit.rs").read_text()
+    return float(re.search(r"pub const BUDGET_FRACTION: f64 = ([0-9.]+);", source).group(1))
 
 
 def checkov_bin() -> Path:

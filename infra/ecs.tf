@@ -14,17 +14,35 @@ locals {
   # connections before that either. Rule: max(request timeout, drain + grace), in whole seconds.
   deregistration_delay_s = ceil(max(var.request_timeout_ms, var.drain_delay_ms + var.shutdown_grace_ms) / 1000)
 
+  # The task's memory, split in one place: the collector's hard limit, the app's the rest (a hard
+  # limit too, so the app's own cgroup shows it), and the app's budget for buffered requests the
+  # share of it the binary's default takes (BUDGET_FRACTION in platform/src/http/memory_limit.rs;
+  # a test checks they agree), given explicitly so the task definition states it.
+  app_memory_mib      = var.task_memory - var.collector_memory
+  memory_budget_share = 0.35
+  memory_budget_bytes = floor(local.app_memory_mib * 1048576 * local.memory_budget_share)
+  # Both containers' log drivers: a stalled CloudWatch Logs stream fills this buffer and then drops
+  # lines in the driver (the app counts its own drops) instead of blocking the container's stdout.
+  # Sized for over 10 s of the app's measured output at full load (see infra/README.md).
+  log_mode            = "non-blocking"
+  log_max_buffer_size = "32m"
+
   app_image        = var.app_image != "" ? var.app_image : "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
   collector_config = file("${path.module}/../otel-collector/ecs.yaml")
 
   app_environment = {
-    APP__HTTP__ADDR               = "0.0.0.0:${var.container_port}"
-    APP__HTTP__ALLOWED_HOSTS      = local.public_host
-    APP__HTTP__REQUEST_TIMEOUT_MS = tostring(var.request_timeout_ms)
-    APP__SHUTDOWN__DRAIN_DELAY_MS = tostring(var.drain_delay_ms)
-    APP__SHUTDOWN__GRACE_MS       = tostring(var.shutdown_grace_ms)
-    APP__LOG__FORMAT              = "json"
-    APP__LOG__LEVEL               = var.log_level
+    APP__HTTP__ADDR                = "0.0.0.0:${var.container_port}"
+    APP__HTTP__ALLOWED_HOSTS       = local.public_host
+    APP__HTTP__REQUEST_TIMEOUT_MS  = tostring(var.request_timeout_ms)
+    APP__HTTP__MEMORY_BUDGET_BYTES = tostring(local.memory_budget_bytes)
+    # The ALB appends the address it was connected from to X-Forwarded-For: the caller's key.
+    APP__HTTP__TRUSTED_PROXY_HOPS    = "1"
+    APP__HTTP__RATE_LIMIT_PER_SECOND = tostring(var.rate_limit_per_second)
+    APP__HTTP__RATE_LIMIT_BURST      = tostring(var.rate_limit_burst)
+    APP__SHUTDOWN__DRAIN_DELAY_MS    = tostring(var.drain_delay_ms)
+    APP__SHUTDOWN__GRACE_MS          = tostring(var.shutdown_grace_ms)
+    APP__LOG__FORMAT                 = "json"
+    APP__LOG__LEVEL                  = var.log_level
     # Auth stays off unless auth_mode = jwt; empty values are not sent (see environment below).
     APP__AUTH__MODE             = var.auth_mode
     APP__AUTH__RESOURCE         = var.auth_resource != "" ? var.auth_resource : "${local.public_url}/mcp"
@@ -53,6 +71,7 @@ locals {
     name      = "app"
     image     = local.app_image
     essential = true
+    memory    = local.app_memory_mib
     # The distroless image's nonroot user; with a read-only root the app writes nowhere.
     user                   = "65532:65532"
     readonlyRootFilesystem = true
@@ -80,6 +99,8 @@ locals {
         awslogs-group         = aws_cloudwatch_log_group.app.name
         awslogs-region        = var.region
         awslogs-stream-prefix = "app"
+        mode                  = local.log_mode
+        max-buffer-size       = local.log_max_buffer_size
       }
     }
   }
@@ -106,6 +127,8 @@ locals {
         awslogs-group         = aws_cloudwatch_log_group.collector.name
         awslogs-region        = var.region
         awslogs-stream-prefix = "otel-collector"
+        mode                  = local.log_mode
+        max-buffer-size       = local.log_max_buffer_size
       }
     }
   }
@@ -148,6 +171,10 @@ resource "aws_ecs_task_definition" "this" {
     precondition {
       condition     = var.app_image != "" || var.image_tag != ""
       error_message = "No image to run: `just deploy` pushes one and passes its tag; `just tf-apply` passes the running one (or give -var image_tag=<a pushed tag>)."
+    }
+    precondition {
+      condition     = local.app_memory_mib >= 256
+      error_message = "task_memory - collector_memory leaves the app less than 256 MiB."
     }
     precondition {
       condition     = local.stop_timeout_s <= 120

@@ -54,8 +54,11 @@ resource "aws_cloudwatch_dashboard" "this" {
 # --- notifications (only with alarm_email) ---------------------------------------------------
 
 locals {
-  notify        = var.alarm_email != ""
-  alarm_actions = local.notify ? [aws_sns_topic.alarms[0].arn] : []
+  # When the app is at 90 % of its hard limit the task is at least at this percent of its memory,
+  # so the alarm has fired before the kernel kills the app.
+  memory_alarm_percent = min(var.alarm_memory_percent, floor(90 * local.app_memory_mib / var.task_memory))
+  notify               = var.alarm_email != ""
+  alarm_actions        = local.notify ? [aws_sns_topic.alarms[0].arn] : []
 }
 
 resource "aws_sns_topic" "alarms" {
@@ -214,11 +217,14 @@ locals {
       statistic   = "Average", extended_statistic = null, threshold = var.alarm_cpu_percent
       periods     = 5, datapoints = 4, missing = "missing"
     }
+    # The kernel kills the app at its hard limit within seconds of a surge: the busiest task's
+    # minute (Maximum) is alarmed at once, at a level the task reaches before the app is at 90 %
+    # of its limit (the task's use is the app's plus the collector's).
     memory = {
-      description = "Service memory above ${var.alarm_memory_percent}%."
+      description = "Task memory above ${local.memory_alarm_percent}% (the app nears its hard limit at ${floor(100 * local.app_memory_mib / var.task_memory)}%)."
       namespace   = "AWS/ECS", metric = "MemoryUtilization", dimensions = local.ecs_dimensions
-      statistic   = "Average", extended_statistic = null, threshold = var.alarm_memory_percent
-      periods     = 5, datapoints = 4, missing = "missing"
+      statistic   = "Maximum", extended_statistic = null, threshold = local.memory_alarm_percent
+      periods     = 1, datapoints = 1, missing = "missing"
     }
   }
 }

@@ -153,6 +153,18 @@ variable "task_memory" {
   default     = 1024
 }
 
+variable "rate_limit_per_second" {
+  description = "Requests a second one caller (the token's sub, else the client address the ALB saw) may send to one task; 0 turns per-caller limits off. Across the service a caller gets this times the running tasks."
+  type        = number
+  default     = 50
+}
+
+variable "rate_limit_burst" {
+  description = "Requests one caller may send to one task at once before rate_limit_per_second applies."
+  type        = number
+  default     = 200
+}
+
 variable "collector_memory" {
   description = "Hard memory limit of the collector sidecar in MiB; its memory_limiter works in percent of it."
   type        = number
@@ -349,7 +361,7 @@ variable "alarm_cpu_percent" {
 }
 
 variable "alarm_memory_percent" {
-  description = "Alarm when the service's average memory exceeds this percent."
+  description = "Alarm when a task's memory exceeds this percent of the task's; capped below the level at which the app nears its own hard limit (see locals.memory_alarm_percent)."
   type        = number
   default     = 80
 }

@@ -12,7 +12,7 @@ import yaml
 from infra_adot import ADOT_TAG, COMPONENTS, DEPRECATED
 from infra_hcl import INFRA, Module, Unknown, references
 from infra_terraform import evaluate
-from infra_tools import ROOT, service_defaults
+from infra_tools import ROOT, budget_fraction, service_defaults
 
 COLLECTOR = ROOT / "otel-collector/ecs.yaml"
 FLUSH_BUDGET_S = 5  # what the service allows itself for the final telemetry flush
@@ -438,3 +438,40 @@ def test_outputs_the_issue_names(tf):
     outputs = {name for block in tf.blocks("output") for name in block}
     assert {"mcp_endpoint", "amp_workspace_id", "dashboard_url", "ecr_repository_url",
             "region"} <= outputs
+
+
+# --- memory and logs under load ---------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("overrides", [{}, {"task_memory": 2048, "collector_memory": 512}])
+def test_app_memory_collector_memory_and_the_budget_agree(tf, overrides):
+    ev = tf.evaluator(**overrides)
+    app = ev.value(tf.locals["app_container"]["memory"])
+    collector = ev.value(tf.locals["collector_container"]["memory"])
+    task = ev.value(tf.resource("aws_ecs_task_definition", "this")["memory"])
+    assert app + collector == task, "the app's hard limit is the task's memory less the collector's"
+    budget = int(ev.value(tf.locals["app_environment"]["APP__HTTP__MEMORY_BUDGET_BYTES"]))
+    assert budget == int(app * MIB * budget_fraction()), "the binary's own default for that limit"
+
+
+@pytest.mark.parametrize("overrides", [{}, {"alarm_memory_percent": 95}, {"collector_memory": 128}])
+def test_memory_alarm_fires_before_the_app_reaches_its_hard_limit(tf, overrides):
+    ev = tf.evaluator(**overrides)
+    alarm = ev.value(tf.locals["metric_alarms"]["memory"]["threshold"])
+    app = ev.value(tf.locals["app_container"]["memory"])
+    task = ev.vars["task_memory"]
+    # The task's use is at least the app's: an app at 90 % of its limit puts the task above the alarm.
+    assert alarm <= 90 * app / task
+    assert ev.value(tf.locals["metric_alarms"]["memory"]["statistic"]) == "Maximum"
+    assert ev.value(tf.locals["metric_alarms"]["memory"]["datapoints"]) == 1
+
+
+def test_both_log_drivers_drop_instead_of_blocking_stdout(tf):
+    ev = tf.evaluator()
+    for container in ("app_container", "collector_container"):
+        options = tf.locals[container]["logConfiguration"]["options"]
+        assert ev.value(options["mode"]) == "non-blocking", container
+        size = ev.value(options["max-buffer-size"])
+        assert re.fullmatch(r"\d+m", size) and int(size[:-1]) >= 4, f"{container}: {size}"

@@ -12,7 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Settings,
-    http::{Readiness, Server, auth::Authenticator, healthcheck, shutdown_signal},
+    http::{
+        Readiness, Server,
+        auth::Authenticator,
+        healthcheck,
+        memory_limit::{BudgetChoice, MemoryLimit},
+        shutdown_signal,
+    },
     identity::Service,
     mcp::{self, EndpointOptions},
     stack::{self, PublicService},
@@ -31,12 +37,14 @@ impl App {
     /// Binds both listeners and builds the routers; nothing is served until [`App::run`].
     /// A configuration problem found here (e.g. an unreadable JWKS file) is an
     /// [`io::ErrorKind::InvalidInput`] error.
-    /// `admin` holds the admin listener's routes (`/metrics`); `tracing` makes the spans.
+    /// `admin` holds the admin listener's routes (`/metrics`); `tracing` makes the spans;
+    /// `memory_limit`, the memory the process has, sizes the memory budget.
     pub async fn bind<H, T>(
         settings: &Settings<T>,
         handler: Arc<H>,
         admin: Router,
         tracing: Tracing,
+        memory_limit: Option<&MemoryLimit>,
     ) -> io::Result<Self>
     where
         H: ServerHandler + Send + Sync + 'static,
@@ -55,8 +63,20 @@ impl App {
             },
         );
         let readiness = Readiness::default();
-        let public =
-            stack::public_service(&settings.http, endpoint, auth, readiness.clone(), tracing);
+        let budget = BudgetChoice::resolve(&settings.http, memory_limit);
+        tracing::info!(
+            memory_budget_bytes = budget.bytes,
+            source = %budget.source,
+            "memory budget for buffered requests"
+        );
+        let public = stack::public_service(
+            &settings.http,
+            budget.bytes,
+            endpoint,
+            auth,
+            readiness.clone(),
+            tracing,
+        );
         Ok(Self {
             server,
             public,
@@ -191,11 +211,13 @@ impl Launch {
             None => "local",
         };
         let handler = Arc::new(handler(&settings, task_id));
+        let memory_limit = MemoryLimit::detect(task.as_ref().and_then(|t| t.as_ref().ok()));
         let app = match App::bind(
             &settings,
             handler,
             telemetry.metrics.router(),
             telemetry.tracing.clone(),
+            memory_limit.as_ref(),
         )
         .await
         {

@@ -20,10 +20,12 @@ use crate::{
     http::{
         self, Readiness,
         auth::{self, Authenticator},
+        budget::MemoryBudget,
         cors,
         deadline::Deadline,
         guard::OriginGuard,
         observe::{Observe, Observer},
+        rate_limit::RateLimits,
         refusals,
         shed::{self, InFlight},
     },
@@ -48,10 +50,17 @@ use crate::{
 /// 6. Host/Origin checks: 403 (DNS-rebinding protection);
 /// 7. the deadline: 504 past `request_timeout_ms` from arrival, event streams included;
 /// 8. auth, when on: 401/403 with the challenge (GET and DELETE get their 405 before it);
-/// 9. the MCP endpoint: body limit (413), envelope and version checks, the MCP span and
-///    metrics, rmcp and the handler.
+/// 9. the caller's rate limit: 429 + `Retry-After` + `RateLimit` headers; after auth, whose
+///    principal names the caller (a rejected token costs no bucket);
+/// 10. the memory budget: 503 + `Retry-After` when the body does not fit, charged before a
+///     byte of it is read (last: a request refused above holds none of it);
+/// 11. the MCP endpoint: body limit (413), envelope and version checks, the MCP span and
+///     metrics, rmcp and the handler.
+///
+/// `memory_budget`: the bytes the memory budget allows (`None`: no budget).
 pub fn public_service<E>(
     settings: &HttpSettings,
+    memory_budget: Option<u64>,
     mcp_endpoint: E,
     auth: Option<Arc<Authenticator>>,
     readiness: Readiness,
@@ -67,6 +76,10 @@ where
         in_flight: InFlight::new(settings.max_in_flight),
         deadline: Deadline(settings.request_timeout()),
         auth: auth.clone(),
+        rate_limits: RateLimits::new(settings),
+        memory: memory_budget.map(|bytes| {
+            MemoryBudget::new(bytes, settings.max_body_bytes, settings.request_timeout())
+        }),
         origins,
     });
     let mcp = from_fn_with_state(gate, mcp_gate).layer(mcp_endpoint);
@@ -108,7 +121,7 @@ pub type PublicService = Observe<CatchPanic<Router, Panicked>>;
 /// What answers a panic (see [`refusals::panicked`]).
 type Panicked = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
 
-/// What `POST /mcp` must pass before the endpoint (steps 4 to 8 above), with its state shared
+/// What `POST /mcp` must pass before the endpoint (steps 4 to 10 above), with its state shared
 /// by all requests. One middleware rather than one per step: axum clones a middleware's inner
 /// service on every request, so a chain of them clones the chain below each one (callgrind:
 /// separate layers for these steps cost ~9,000 instructions per request in clones alone).
@@ -118,6 +131,8 @@ struct McpGate {
     origins: OriginGuard,
     deadline: Deadline,
     auth: Option<Arc<Authenticator>>,
+    rate_limits: Option<RateLimits>,
+    memory: Option<Arc<MemoryBudget>>,
 }
 
 async fn mcp_gate(State(gate): State<Arc<McpGate>>, req: Request, next: Next) -> Response {
@@ -144,7 +159,7 @@ async fn mcp_gate(State(gate): State<Arc<McpGate>>, req: Request, next: Next) ->
     }
 }
 
-/// Steps 5 to 8, then the endpoint.
+/// Steps 5 to 10, then the endpoint.
 async fn admit(gate: &McpGate, req: Request, next: Next) -> Response {
     let Some(permit) = gate.in_flight.try_admit() else {
         return shed::overloaded(&req);
@@ -164,7 +179,17 @@ async fn admit(gate: &McpGate, req: Request, next: Next) -> Response {
             {
                 return refused;
             }
-            next.run(req).await
+            if let Some(refused) = gate
+                .rate_limits
+                .as_ref()
+                .and_then(|limits| limits.refusal(&req, context.as_ref()))
+            {
+                return refused;
+            }
+            match &gate.memory {
+                Some(budget) => budget.run(req, |req| next.run(req)).await,
+                None => next.run(req).await,
+            }
         })
         .await;
     shed::hold(response, permit)

@@ -185,6 +185,7 @@ pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
     );
     stack::public_service(
         &settings.http,
+        settings.http.memory_budget_bytes,
         endpoint,
         authenticator(&settings),
         Readiness::default(),

@@ -21,6 +21,10 @@ const ENV_SEPARATOR: &str = "__";
 /// More requests in flight or open connections than this is no limit (and the limiters, tokio
 /// semaphores, could not count them).
 const COUNT_LIMIT: u64 = 1_000_000;
+/// More callers than this would make the bucket table itself the memory problem.
+const MAX_TRACKED_CALLERS: u64 = 10_000_000;
+/// Longer proxy chains than this are a mistake (CloudFront + ALB is 2).
+const MAX_PROXY_HOPS: u64 = 8;
 /// Names the optional TOML file layered over the defaults.
 pub const CONFIG_FILE_VAR: &str = "APP_CONFIG_FILE";
 
@@ -121,6 +125,24 @@ impl<T> Settings<T> {
             self.http.max_connections as u64,
             COUNT_LIMIT,
         )?;
+        if let Some(bytes) = self.http.memory_budget_bytes {
+            positive("http.memory_budget_bytes", bytes)?;
+        }
+        if self.http.rate_limit_per_second > 0 {
+            positive("http.rate_limit_burst", self.http.rate_limit_burst.into())?;
+            at_most(
+                "http.rate_limit_max_callers",
+                self.http.rate_limit_max_callers as u64,
+                MAX_TRACKED_CALLERS,
+            )?;
+        }
+        if self.http.trusted_proxy_hops as u64 > MAX_PROXY_HOPS {
+            return Err(ConfigError::new(
+                "http.trusted_proxy_hops",
+                Some(self.http.trusted_proxy_hops.to_string()),
+                format!("0 to {MAX_PROXY_HOPS} proxies (the ALB alone is 1)"),
+            ));
+        }
         // Port 0 (tests) picks a free port for each.
         if self.http.addr == self.admin.addr && self.http.addr.port() != 0 {
             return Err(ConfigError::new(
@@ -241,6 +263,10 @@ mod tests {
         assert_eq!(s.http.request_timeout_ms, 30_000);
         assert_eq!(s.http.max_body_bytes, 1_048_576);
         assert_eq!(s.http.max_in_flight, 1024);
+        assert_eq!(s.http.memory_budget_bytes, None);
+        assert_eq!(s.http.rate_limit_per_second, 50);
+        assert_eq!(s.http.rate_limit_burst, 200);
+        assert_eq!(s.http.trusted_proxy_hops, 0);
         assert_eq!(s.shutdown.drain_delay_ms, 5_000);
         assert_eq!(s.shutdown.grace_ms, 20_000);
         assert_eq!(s.auth.mode, AuthMode::None);
@@ -340,6 +366,36 @@ mod tests {
                 "RUST_LOG",
             ),
             ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
+            (
+                "APP__HTTP__MEMORY_BUDGET_BYTES",
+                "lots",
+                "APP__HTTP__MEMORY_BUDGET_BYTES",
+                "lots",
+            ),
+            (
+                "APP__HTTP__MEMORY_BUDGET_BYTES",
+                "0",
+                "APP__HTTP__MEMORY_BUDGET_BYTES",
+                "positive",
+            ),
+            (
+                "APP__HTTP__RATE_LIMIT_BURST",
+                "0",
+                "APP__HTTP__RATE_LIMIT_BURST",
+                "positive",
+            ),
+            (
+                "APP__HTTP__RATE_LIMIT_PER_SECOND",
+                "-5",
+                "APP__HTTP__RATE_LIMIT_PER_SECOND",
+                "-5",
+            ),
+            (
+                "APP__HTTP__TRUSTED_PROXY_HOPS",
+                "9",
+                "APP__HTTP__TRUSTED_PROXY_HOPS",
+                "ALB",
+            ),
         ];
         for (var, value, key, hint) in cases {
             let msg = load(&[(var, value)]).unwrap_err().to_string();

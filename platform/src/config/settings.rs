@@ -37,6 +37,16 @@ pub struct HttpSettings {
     pub header_read_timeout_ms: u64,
     pub first_byte_timeout_ms: u64,
     pub max_connections: usize,
+    /// Bytes buffered for requests in flight; `None`: a share of the memory limit found.
+    pub memory_budget_bytes: Option<u64>,
+    /// Requests a second one caller may send to `/mcp` (per task); 0: no per-caller limit.
+    pub rate_limit_per_second: u32,
+    /// Requests a caller may send at once (the bucket's size).
+    pub rate_limit_burst: u32,
+    /// Callers whose buckets are kept at once.
+    pub rate_limit_max_callers: usize,
+    /// Proxies in front that append to `X-Forwarded-For` (1 behind the ALB); 0: none.
+    pub trusted_proxy_hops: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

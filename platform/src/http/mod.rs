@@ -4,13 +4,17 @@
 
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod cors;
 pub mod deadline;
 pub mod guard;
 pub mod healthcheck;
+pub mod memory_limit;
 pub mod observe;
+pub mod rate_limit;
 pub mod refusals;
 pub mod request_id;
+pub mod sampled_log;
 pub mod server;
 pub mod shed;
 

@@ -175,6 +175,11 @@ impl Server {
     }
 }
 
+/// A connection's read buffer at most (request headers must fit in it). hyper's default lets
+/// each buffer grow to ~400 KiB while a body streams in, memory the budget cannot see: across
+/// thousands of connections uploading at once, more than the budget itself.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+
 /// The admin listener's accept queue: its clients are a scraper and health checks.
 const ADMIN_BACKLOG: usize = 128;
 
@@ -243,7 +248,8 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(MAX_READ_BUFFER);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {

@@ -16,7 +16,7 @@ use super::body::Guarded;
 use crate::{
     context::RequestContext,
     jsonrpc::{JsonRpcError, code},
-    telemetry::metrics::names,
+    telemetry::metrics::{labels, names, shed},
 };
 
 /// Requests allowed in flight.
@@ -36,16 +36,24 @@ impl InFlight {
     }
 }
 
-/// The answer to a request shed: 503 with `Retry-After`.
+/// The answer to a request shed for too many in flight: 503 with `Retry-After`.
 pub fn overloaded(req: &Request) -> Response {
-    metrics::counter!(names::SHED_REQUESTS).increment(1);
+    metrics::counter!(names::SHED_REQUESTS, labels::REASON => shed::IN_FLIGHT).increment(1);
     tracing::warn!("shed request: too many requests in flight");
+    retry_shortly(
+        "server overloaded: too many requests in flight, retry shortly",
+        RequestContext::of(req.extensions()),
+    )
+}
+
+/// Every shed's answer: 503, a JSON-RPC overload error, `Retry-After: 1`.
+pub fn retry_shortly(message: &'static str, context: Option<&RequestContext>) -> Response {
     let mut response = JsonRpcError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         code::SERVER_OVERLOADED,
-        "server overloaded: too many requests in flight, retry shortly",
+        message,
     )
-    .for_request(RequestContext::of(req.extensions()))
+    .for_request(context)
     .into_response();
     response
         .headers_mut()

@@ -26,6 +26,30 @@ pub struct EcsTask {
     /// Where this container's stdout goes (`awslogs` driver), from the container's own metadata.
     #[serde(skip)]
     pub logs: Option<LogDestination>,
+    /// The task's CPU and memory (the memory budget's basis).
+    #[serde(rename = "Limits", default)]
+    pub limits: Option<Limits>,
+    #[serde(rename = "Containers", default)]
+    pub containers: Vec<TaskContainer>,
+    /// This container's name, from its own metadata.
+    #[serde(skip)]
+    pub container_name: Option<String>,
+}
+
+/// A container of the task, as the task metadata lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TaskContainer {
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    #[serde(rename = "Limits", default)]
+    pub limits: Option<Limits>,
+}
+
+/// Memory in MiB (absent when the task or container sets none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Limits {
+    #[serde(rename = "Memory", default)]
+    pub memory: Option<u64>,
 }
 
 /// The CloudWatch log group and stream of this container.
@@ -40,6 +64,8 @@ pub struct LogDestination {
 /// `GET $ECS_CONTAINER_METADATA_URI_V4`: the container's own metadata.
 #[derive(Deserialize)]
 struct Container {
+    #[serde(rename = "Name", default)]
+    name: Option<String>,
     #[serde(rename = "LogOptions", default)]
     log_options: Option<LogDestination>,
 }
@@ -59,10 +85,10 @@ impl EcsTask {
             Ok(task) => task,
             Err(err) => return Some(Err(err)),
         };
+        let container = fetch::<Container>(base).await.ok();
+        task.container_name = container.as_ref().and_then(|c| c.name.clone());
         // Without the awslogs driver there is no log group to link to.
-        task.logs = fetch::<Container>(base)
-            .await
-            .ok()
+        task.logs = container
             .and_then(|container| container.log_options)
             .filter(|logs| !logs.group.is_empty());
         Some(Ok(task))

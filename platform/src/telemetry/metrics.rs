@@ -21,6 +21,7 @@ pub mod names {
     pub const HTTP_REQUEST_DURATION: &str = "http.server.request.duration";
     pub const HTTP_ACTIVE_REQUESTS: &str = "http.server.active_requests";
     pub const SHED_REQUESTS: &str = "http.server.shed_requests";
+    pub const RATE_LIMITED_REQUESTS: &str = "http.server.rate_limited_requests";
     pub const REQUEST_TIMEOUTS: &str = "http.server.request_timeouts";
     pub const OPEN_CONNECTIONS: &str = "http.server.open_connections";
     pub const REFUSED_CONNECTIONS: &str = "http.server.refused_connections";
@@ -54,6 +55,20 @@ pub mod refused {
     pub const CONNECTION_LIMIT: &str = "connection_limit";
     /// Nothing sent within `http.first_byte_timeout_ms`.
     pub const FIRST_BYTE_TIMEOUT: &str = "first_byte_timeout";
+}
+
+/// Why a request was shed with 503 (`reason` of `http.server.shed_requests`).
+pub mod shed {
+    /// Over `http.max_in_flight`.
+    pub const IN_FLIGHT: &str = "in_flight";
+    /// Its body did not fit in the memory budget.
+    pub const MEMORY: &str = "memory";
+}
+
+/// Why a request was refused with 429 (`reason` of `http.server.rate_limited_requests`).
+pub mod rate_limited {
+    /// Over its caller's rate.
+    pub const CALLER: &str = "caller";
 }
 
 /// Semantic-convention advisory buckets for `http.server.request.duration` and
@@ -147,7 +162,11 @@ impl Metrics {
         );
         describe_counter!(
             names::SHED_REQUESTS,
-            "Requests refused with 503 because too many were in flight."
+            "Requests refused with 503 by reason: too many in flight, or the memory budget spent."
+        );
+        describe_counter!(
+            names::RATE_LIMITED_REQUESTS,
+            "Requests refused with 429 by reason: over their caller's rate."
         );
         describe_counter!(
             names::REQUEST_TIMEOUTS,
@@ -181,7 +200,11 @@ impl Metrics {
         )
         .set(1.0);
         // Zero-valued series exist from the start, so rates and alerts work before the first event.
-        metrics::counter!(names::SHED_REQUESTS).absolute(0);
+        for reason in [shed::IN_FLIGHT, shed::MEMORY] {
+            metrics::counter!(names::SHED_REQUESTS, labels::REASON => reason).absolute(0);
+        }
+        metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => rate_limited::CALLER)
+            .absolute(0);
         metrics::counter!(names::REQUEST_TIMEOUTS).absolute(0);
         for reason in [refused::CONNECTION_LIMIT, refused::FIRST_BYTE_TIMEOUT] {
             metrics::counter!(names::REFUSED_CONNECTIONS, labels::REASON => reason).absolute(0);

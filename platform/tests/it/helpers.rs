@@ -89,7 +89,7 @@ impl TestServer {
         handler: Arc<H>,
         tracing: Tracing,
     ) -> Self {
-        let app = App::bind(settings, handler, axum::Router::new(), tracing)
+        let app = App::bind(settings, handler, axum::Router::new(), tracing, None)
             .await
             .expect("bind");
         let addr = app.public_addr();
@@ -128,13 +128,15 @@ pub fn client() -> reqwest::Client {
     mcp_platform::http_client_builder().build().unwrap()
 }
 
-/// The embedded defaults plus `env`, on port 0 and without a drain delay.
+/// The embedded defaults plus `env`, on port 0, without a drain delay, and without per-caller
+/// limits (every test's load comes from 127.0.0.1).
 pub fn settings(env: &[(&str, &str)]) -> Settings {
     let mut vars: Vec<(String, String)> = vec![
         ("APP__HTTP__ADDR".into(), "127.0.0.1:0".into()),
         ("APP__ADMIN__ADDR".into(), "127.0.0.1:0".into()),
         ("APP__SHUTDOWN__DRAIN_DELAY_MS".into(), "0".into()),
         ("APP__SHUTDOWN__GRACE_MS".into(), "2000".into()),
+        ("APP__HTTP__RATE_LIMIT_PER_SECOND".into(), "0".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::load_from(vars).expect("test settings")
