@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import SERVICE_NAME, free_port, stop_process
+from support import SERVICE_NAME, free_port, stop_process
 
 
 class PromAPI:

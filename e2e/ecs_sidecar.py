@@ -23,12 +23,12 @@ from pathlib import Path
 import requests
 
 import dash_promql as dp
-from conftest import ROOT, SERVICE_NAME, Server, start_server
 from dash_prometheus import PromAPI, running_prometheus
 from ecs_metadata import APP, COLLECTOR, TaskMetadata
 from mcp_http import HEADERS, LEGACY
 from otelcol import (AWS_ENV, ECS_CONFIG, Collector, XRay, running_collector, running_xray, wait_until,
                      xray_trace_id)
+from support import ROOT, SERVICE_NAME, Server, start_server
 
 ADMIN_ADDR = "127.0.0.1:9464"  # the scrape target in ecs.yaml
 # Traced calls whose trace ids the test chooses: (method, params).

@@ -15,9 +15,9 @@ import sys
 import pytest
 
 import dash_promql as dp
-from conftest import ROOT, SERVICE_NAME, start_server
 from dash_prometheus import running_prometheus
 from ecs_sidecar import run_load
+from support import ROOT, SERVICE_NAME, start_server
 
 # Windows that cover the whole load run: scraped, it ends seconds before the queries; remote-written,
 # up to a 15 s scrape plus a 30 s metrics batch before.

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import EXAMPLE_TOOLS, ROOT, start_server
 from identity import TEMPLATE_NAMES, names_in
 from mcp_http import call_tool, list_tools, tool_names
+from support import EXAMPLE_TOOLS, ROOT, start_server
 
 NAME = "acme-weather"
 CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))

@@ -8,10 +8,10 @@ import time
 
 import requests
 
-from conftest import SERVICE_CRATE
 from dash_prometheus import running_prometheus
 from mcp_http import HEADERS, call_tool
 from otlp_receiver import black_hole, running_receiver
+from support import SERVICE_CRATE
 
 HTTP_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 META_PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
