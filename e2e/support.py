@@ -21,7 +21,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 # The service's name has one source, its crate; the scrape job, binary and serverInfo follow it.
 SERVICE_NAME = tomllib.loads((ROOT / "service/Cargo.toml").read_text())["package"]["name"]
-SERVICE_CRATE = SERVICE_NAME.replace("-", "_")
 SERVER_BIN = os.environ.get("MCP_SERVER_BIN", str(ROOT / "target/release" / SERVICE_NAME))
 SMOKE_BIN = os.environ.get("MCP_SMOKE_BIN", str(ROOT / "target/release/mcp-smoke"))
 NODE_BIN = str(ROOT / "e2e/node_modules/.bin/node")

@@ -43,4 +43,4 @@ def test_official_client(client_run, listed_tools):
 def test_official_client_sees_a_tool_error(client_run, example_tools):
     seen, _ = client_run
     assert seen["badEcho"]["isError"] is True
-    assert "`text` must be 1 to 4096" in seen["badEcho"]["text"]
+    assert '/text: "" is shorter than 1 character (minLength)' in seen["badEcho"]["text"]
