@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from conftest import NODE_BIN, ROOT
+from support import NODE_BIN, ROOT
 
 E2E = ROOT / "e2e"
 TSC = E2E / "node_modules/typescript/bin/tsc"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import subprocess
 import time
 from pathlib import Path
@@ -9,7 +10,12 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import SERVICE_NAME, free_port, stop_process
+from support import SERVICE_NAME, free_port, stop_process
+
+
+def finite(result: list[dict]) -> list[dict]:
+    """The samples of a query result that are numbers (a ratio over no traffic yet is NaN)."""
+    return [r for r in result if math.isfinite(float(r["value"][1]))]
 
 
 class PromAPI:
@@ -42,6 +48,35 @@ class PromAPI:
                     return result
             time.sleep(0.25)
         raise AssertionError(f"{what}: `{expr}` returned nothing within {timeout} s")
+
+    def wait_for_each(self, exprs: dict[str, str], what: str, timeout: float = 90) -> dict[str, list[dict]]:
+        """Poll until each of `exprs` (name: expression) returns a finite sample, and return those
+        results; fails after `timeout` seconds naming the ones that did not (a query Prometheus
+        refuses fails at once: waiting would not mend it)."""
+        deadline = time.monotonic() + timeout
+        results: dict[str, list[dict]] = {}
+        while missing := [name for name in exprs if not finite(results.get(name, []))]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: no data within {timeout} s for {len(missing)} of "
+                                     f"{len(exprs)}:\n" + "\n".join(f"{n}: {exprs[n]}" for n in missing))
+            for name in missing:
+                with contextlib.suppress(requests.RequestException):
+                    results[name] = self.query(exprs[name])
+            time.sleep(0.25)
+        return results
+
+    def wait_for_rules_evaluated(self, timeout: float = 30) -> list[dict]:
+        """Every loaded rule, once each has been evaluated (before that its health is "unknown");
+        fails after `timeout` seconds naming the ones never evaluated."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rules = self.rules()
+            pending = [r["name"] for r in rules if r["health"] == "unknown"]
+            if not pending:
+                return rules
+            if time.monotonic() > deadline:
+                raise AssertionError(f"rules not evaluated within {timeout} s: {pending}")
+            time.sleep(0.25)
 
 
 def config(targets: list[str], rule_files: list[Path], interval: str = "1s") -> dict:

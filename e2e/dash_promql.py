@@ -15,7 +15,7 @@ from pathlib import Path
 import promql_parser as pq
 import yaml
 
-from conftest import SERVICE_NAME
+from support import SERVICE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / f"dashboards/grafana/{SERVICE_NAME}.json"

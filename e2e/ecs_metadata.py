@@ -9,7 +9,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import SERVICE_NAME
+from support import SERVICE_NAME
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

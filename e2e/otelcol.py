@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import requests
 
-from conftest import ROOT, free_port, stop_process
+from support import ROOT, free_port, stop_process
 
 OTELCOL_BIN = os.environ.get("MCP_OTELCOL_BIN",
                              str(Path.home() / ".cache/mcp-platform/otelcol/otelcol-mcp"))

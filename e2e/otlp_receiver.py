@@ -13,7 +13,7 @@ from pathlib import Path
 
 import rotel
 
-from conftest import free_port, stop_process
+from support import free_port, stop_process
 
 AGENT = Path(rotel.__file__).resolve().parent / "rotel-agent"
 

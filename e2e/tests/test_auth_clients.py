@@ -7,8 +7,7 @@ from pathlib import Path
 import jwt
 import requests
 
-from conftest import NODE_BIN, ROOT
-from test_ts_clients import CLIENT
+from support import NODE_BIN, ROOT, TS_CLIENT
 
 FIXTURES = ROOT / "platform/tests/fixtures"
 ISSUER = "https://issuer.test.example"
@@ -41,7 +40,7 @@ def test_official_client_with_a_bearer_token(server_factory, tmp_path):
     assert requests.get(metadata_url, timeout=5).json()["resource"] == server.url
 
     for sdk, mode in [("v1", "legacy"), ("v2", "pin")]:
-        proc = subprocess.run([NODE_BIN, str(CLIENT), "--sdk", sdk, "--mode", mode, "--url", server.url,
+        proc = subprocess.run([NODE_BIN, str(TS_CLIENT), "--sdk", sdk, "--mode", mode, "--url", server.url,
                                "--token", token(server.url)], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "pong! taskId=local" in proc.stdout

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, SERVER_BIN, SERVICE_NAME, SMOKE_BIN, free_port, start_server
+from support import ROOT, SERVER_BIN, SERVICE_NAME, SMOKE_BIN, free_port, start_server
 
 
 def run_server_expecting_exit(env_overrides: dict) -> subprocess.CompletedProcess:

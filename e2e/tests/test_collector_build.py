@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
 from infra_adot import COMPONENTS as ADOT_COMPONENTS
 from otelcol import AWS_ENV, ECS_CONFIG, LOCAL_CONFIG, OTELCOL_BIN
+from support import ROOT
 
 SRC = ROOT / "otel-collector/otelcol"
 KINDS = ("receivers", "processors", "exporters", "extensions")

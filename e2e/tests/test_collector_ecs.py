@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 import dash_promql as dp
-from conftest import ROOT, SERVICE_NAME
 from ecs_metadata import LOG_GROUP, TASK_ARN
 from otelcol import xray_trace_id
+from support import ROOT, SERVICE_NAME
 
 RESULTS = ROOT / "e2e/.results/collector-ecs.json"
 # The labels every series the collector remote-writes carries: the resource's identity (job from

@@ -7,10 +7,10 @@ import time
 
 import requests
 
-from conftest import free_port, start_server
 from ecs_sidecar import app_env, running_sidecar
 from mcp_http import call_tool
 from otelcol import wait_until
+from support import free_port, start_server
 
 CALLS = 300
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import ROOT
+from support import ROOT
 
 # Scenarios each pinned suite runs against a server (e2e/package.json pins the versions): a
 # suite that silently runs fewer, e.g. after a filter change, must not pass as green.

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import SERVER_BIN, SERVICE_NAME, SMOKE_BIN
 from ecs_task import (PUBLIC_HOST, RUNC, Container, Task, app_container, build_rootfs,
                       cannot_run_containers, read_image, task_environment, task_network)
 from infra_hcl import Module
 from infra_tools import service_defaults
 from mcp_http import HEADERS, LEGACY, call_tool
 from otlp_receiver import Receiver, running_receiver
+from support import SERVER_BIN, SERVICE_NAME, SMOKE_BIN
 
 # What a runtime's read-only root or missing files would make the service log.
 WRITE_FAILURES = ("Read-only file system", "os error 30", "Permission denied", "os error 13",

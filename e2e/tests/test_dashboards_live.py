@@ -8,16 +8,15 @@ A panel naming a metric or label the service does not emit, or that the collecto
 
 What Prometheus returned is written to e2e/.results/dashboards-live-<source>.json."""
 import json
-import math
 import subprocess
 import sys
 
 import pytest
 
 import dash_promql as dp
-from conftest import ROOT, SERVICE_NAME, start_server
-from dash_prometheus import running_prometheus
+from dash_prometheus import finite, running_prometheus
 from ecs_sidecar import run_load
+from support import ROOT, SERVICE_NAME, start_server
 from weather_api import running_weather_api
 
 # Windows that cover the whole load run: scraped, it ends seconds before the queries; remote-written,
@@ -56,8 +55,6 @@ def live(request, tmp_path_factory):
                 summary = json.loads(load.stdout)
                 prom.wait_for(f'sum(mcp_server_operation_duration_seconds_count{{job="{dp.JOB}"}}) '
                               f'>= {summary["requests"]}', "every MCP call of the load scraped")
-                prom.wait_for(f'{sorted(dp.recorded_names())[0]}{{job="{dp.JOB}"}}',
-                              "the recording rules evaluated")
                 record = {"load": summary}
                 yield prom, record, RATE_INTERVAL[request.param]
                 write_results(request.param, record)
@@ -71,27 +68,26 @@ def write_results(source: str, record: dict):
     path.write_text(json.dumps(record, indent=2))
 
 
-def finite(result: list[dict]) -> list[dict]:
-    return [r for r in result if math.isfinite(float(r["value"][1]))]
-
-
 def test_every_panel_query_returns_data(live, listed_tools):
     prom, record, rate_interval = live
     queries = dp.panel_queries(dp.load_dashboard(), rate_interval)
     if "weather" not in listed_tools:
         # Without the example tools nothing calls downstream: those panels stay empty by design.
         queries = [q for q in queries if "http_client_request_duration_seconds" not in q.expr]
-    record["panels"] = {q.name: {"expr": q.expr, "result": prom.query(q.expr)} for q in queries}
-    empty = [f"{name}: {r['expr']}" for name, r in record["panels"].items() if not finite(r["result"])]
-    assert not empty, "panels without data:\n" + "\n".join(empty)
+    # Rates need two samples in their window and SLO panels the recording rules: the wait is the
+    # check, and it fails naming the panels without data.
+    results = prom.wait_for_each({q.name: q.expr for q in queries}, "panels without data")
+    record["panels"] = {q.name: {"expr": q.expr, "result": results[q.name]} for q in queries}
     print(f"{len(queries)} panel queries returned data")
 
 
 def test_recording_rules_return_data(live):
     prom, record, _ = live
     records = [q for q in dp.rule_queries() if q.kind == "record"]
-    record["records"] = {q.name: prom.query(f'{q.name}{{job="{dp.JOB}"}}') for q in records}
-    assert all(finite(r) for r in record["records"].values()), record["records"]
+    # The wait is the check: each rule's first sample comes at an evaluation over enough data, and
+    # it fails naming the rules that wrote none.
+    record["records"] = prom.wait_for_each({q.name: f'{q.name}{{job="{dp.JOB}"}}' for q in records},
+                                           "recording rules without data")
 
 
 def test_every_selector_and_label_exists_in_what_the_service_emits(live):
@@ -103,7 +99,7 @@ def test_every_selector_and_label_exists_in_what_the_service_emits(live):
 
 def test_alerts_evaluate_cleanly_and_none_fires_under_healthy_load(live):
     prom, record, _ = live
-    rules = prom.rules()
+    rules = prom.wait_for_rules_evaluated()
     assert {r["name"] for r in rules if r["type"] == "alerting"} == \
         {q.name for q in dp.rule_queries() if q.kind == "alert"}
     assert [r["name"] for r in rules if r["health"] != "ok"] == [], rules

@@ -16,8 +16,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from conftest import ROOT, SERVER_BIN, SERVICE_NAME, free_port
 from dash_prometheus import PromAPI
+from support import ROOT, SERVER_BIN, SERVICE_NAME, free_port
 
 
 def just(*args: str, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SERVICE_NAME
+from support import SERVICE_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "dev"

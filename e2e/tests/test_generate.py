@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import EXAMPLE_TOOLS, ROOT, start_server
 from identity import TEMPLATE_NAMES, names_in
 from mcp_http import call_tool, list_tools, tool_names
+from support import EXAMPLE_TOOLS, ROOT, start_server
 
 NAME = "acme-weather"
+# Added with `just new-tool`, one after the other.
+NEW_TOOLS = ("forecast", "tide_table")
 CACHE = Path(os.environ.get("MCP_CACHE", Path.home() / ".cache/mcp-platform"))
 CARGO_GENERATE = os.environ.get("CARGO_GENERATE", str(CACHE / "cargo-generate/bin/cargo-generate"))
 # Fixed, because cargo's build hashes of path crates include their path.
@@ -131,18 +133,25 @@ def test_without_the_examples_a_changed_tool_a_platform_upgrade_and_a_new_tool()
     assert {p: (project / "service" / p).read_bytes() for p in files(project / "service")} == team
     share_the_template_builds(project)  # fails unless platform/ and smoke/ are the template's again
 
-    # `just new-tool`: its file, its line, its test module; it builds and its test passes.
-    run(["scripts/new-tool.sh", "forecast"], project)
+    # `just new-tool` twice in a row: each adds its file, its lines above the markers, its test
+    # module; each builds and its test passes.
+    for name in NEW_TOOLS:
+        run(["scripts/new-tool.sh", name], project)
     server_bin, _ = build_and_test(project)
-    check_served(project, {"ping", "forecast"})
+    check_served(project, {"ping", *NEW_TOOLS})
     server = start_server(project.parent, binary=server_bin)
     try:
         assert next(t for t in list_tools(server.url) if t["name"] == "ping")["description"].startswith(
             "Health probe (the team's words): ")
-        answer = call_tool(server.url, "forecast", {"input": "sunny", "times": 2}).json()
-        assert answer["result"]["structuredContent"] == {"output": "sunny sunny", "times": 2}
+        for times, name in enumerate(NEW_TOOLS, start=2):
+            answer = call_tool(server.url, name, {"input": "sunny", "times": times}).json()
+            assert answer["result"]["structuredContent"] == {"output": " ".join(["sunny"] * times),
+                                                              "times": times}, answer
+        # The platform checks the arguments against the tool's schema before the tool runs.
+        refused = call_tool(server.url, NEW_TOOLS[-1], {"input": ""}).json()["result"]
+        assert refused["isError"] is True and "/input" in refused["content"][0]["text"], refused
         metrics = requests.get(server.metrics_url, timeout=5).text
-        assert 'gen_ai_tool_name="forecast"' in metrics
+        assert all(f'gen_ai_tool_name="{name}"' in metrics for name in NEW_TOOLS), metrics
     finally:
         server.stop()
 

@@ -15,8 +15,8 @@ import time
 
 import requests
 
-from conftest import start_server
 from mcp_http import call_tool
+from support import start_server
 
 
 def _metric(metrics_url: str, name: str) -> float:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatch
 
-from conftest import ROOT, SERVICE_NAME
 from identity import TEMPLATE_NAME, TEMPLATE_NAMES, identity_places, names_in
+from support import ROOT, SERVICE_NAME
 
 def test_the_service_is_named_only_in_its_one_place_per_kind():
     if not (ROOT / "cargo-generate.toml").exists():

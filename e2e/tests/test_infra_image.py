@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SERVER_BIN, free_port
 from ecs_task import PUBLIC_HOST, task_environment
 from infra_hcl import Module
 from infra_tools import ROOT
+from support import SERVER_BIN, free_port
 
 
 @pytest.fixture(scope="module")

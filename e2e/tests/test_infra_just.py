@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SERVICE_NAME
 from infra_tools import ROOT, install_cli_stand_ins
+from support import SERVICE_NAME
 
 REPO_URL = f"210987654321.dkr.ecr.eu-west-1.amazonaws.com/{SERVICE_NAME}"
 JUST = Path(sys.executable).parent / "just"

@@ -10,8 +10,8 @@ import time
 
 import requests
 
-from conftest import free_port
 from mcp_http import call_tool
+from support import free_port
 
 
 def test_sigterm_drains_and_finishes_the_request_in_flight(server_factory):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SERVER_BIN, start_server
+from support import SERVER_BIN, start_server
 from ecs_task import app_container, task_environment
 from infra_tools import budget_fraction
 from mcp_http import HEADERS, LEGACY, call_tool

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import SERVER_BIN, free_port, start_server
+from support import SERVER_BIN, free_port, start_server
 from mcp_http import call_tool, list_tools
 from otlp_receiver import running_receiver
 

@@ -8,7 +8,6 @@ import time
 
 import requests
 
-from conftest import SERVICE_CRATE
 from dash_prometheus import running_prometheus
 from mcp_http import HEADERS, call_tool
 from otlp_receiver import black_hole, running_receiver
@@ -174,11 +173,14 @@ def test_json_logs_carry_ids_and_no_secrets(server_factory, example_tools):
 
 
 def _tool_line(lines: list, request_id: str) -> dict:
-    """The echo tool's own log line (it logs invalid arguments), checked for the request id."""
-    tool = [l for l in lines if l.get("message") == "echo: invalid arguments"]
+    """The line about echo's invalid arguments, logged where the tool would run (in rmcp's task,
+    as a tool's own line is), checked for the request id; the value sent is not in it."""
+    tool = [l for l in lines if l.get("message") == "invalid arguments"]
     assert len(tool) == 1, lines
     assert tool[0]["request_id"] == request_id, tool
-    assert tool[0]["target"] == f"{SERVICE_CRATE}::tools::echo" and "got 11" in tool[0]["problem"]
+    assert tool[0]["target"] == "mcp_platform::mcp::validate" and tool[0]["tool"] == "echo", tool
+    assert "/repeat: " in tool[0]["problem"] and "(maximum)" in tool[0]["problem"], tool
+    assert "11" not in tool[0]["problem"], tool
     return tool[0]
 
 
@@ -200,7 +202,7 @@ def test_pretty_logs_show_trace_ids_in_hex(server_factory, example_tools):
               headers={"traceparent": HTTP_PARENT, "x-request-id": "pretty-req-1"})
     assert server.stop() == 0
     text = re.sub(r"\x1b\[[0-9;]*m", "", server.log())  # colours
-    line = next(l for l in text.splitlines() if "echo: invalid arguments" in l)
+    line = next(l for l in text.splitlines() if "invalid arguments" in l and "echo" in l)
     assert f"trace_id={HTTP_PARENT[3:35]}" in line, line
     assert re.search(r"span_id=[0-9a-f]{16}\b", line), line
 

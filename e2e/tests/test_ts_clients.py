@@ -2,17 +2,14 @@
 binary: list tools, call ping twice, see a tool error for bad arguments."""
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import NODE_BIN, SERVICE_NAME
-
-CLIENT = Path(__file__).resolve().parent.parent / "clients" / "ts-client.mjs"
+from support import NODE_BIN, SERVICE_NAME, TS_CLIENT
 
 
 def run_client(url: str, sdk: str, mode: str, token: str | None = None) -> dict:
-    cmd = [NODE_BIN, str(CLIENT), "--sdk", sdk, "--mode", mode, "--url", url]
+    cmd = [NODE_BIN, str(TS_CLIENT), "--sdk", sdk, "--mode", mode, "--url", url]
     if token:
         cmd += ["--token", token]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -46,4 +43,4 @@ def test_official_client(client_run, listed_tools):
 def test_official_client_sees_a_tool_error(client_run, example_tools):
     seen, _ = client_run
     assert seen["badEcho"]["isError"] is True
-    assert "`text` must be 1 to 4096" in seen["badEcho"]["text"]
+    assert '/text: "" is shorter than 1 character (minLength)' in seen["badEcho"]["text"]

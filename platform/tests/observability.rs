@@ -4,6 +4,8 @@
 //! binary with one process-wide subscriber, as in production: a task on another thread
 //! (`spawn_blocking`, rmcp's tasks) logs through it like everywhere else.
 
+#[path = "it/captured.rs"]
+mod captured;
 #[path = "it/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
@@ -37,8 +39,9 @@ use serde_json::{Value, json};
 use tracing::{Instrument as _, Span};
 use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
-use crate::helpers::{
-    Captured, LEGACY, META_PARENT, SERVICE, TestServer, post, request, settings, traffic,
+use crate::{
+    captured::Captured,
+    helpers::{LEGACY, META_PARENT, SERVICE, TestServer, post, request, settings, traffic},
 };
 
 /// The process's telemetry: JSON lines captured, spans in memory.

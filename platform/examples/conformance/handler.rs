@@ -10,10 +10,7 @@ use std::borrow::Cow;
 use mcp_platform::mcp::SUPPORTED_PROTOCOL_VERSIONS;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{
-        prompt::PromptContext,
-        router::{prompt::PromptRouter, tool::ToolRouter},
-    },
+    handler::server::prompt::PromptContext,
     model::{
         CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams,
         GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
@@ -26,33 +23,13 @@ use rmcp::{
     tool_handler,
 };
 
-use crate::{input_required, resources};
+use crate::{
+    input_required, resources,
+    server::{Conformance, modern},
+};
 
 /// Completions offered for `arg1` of `test_prompt_with_arguments`.
 const ARG1_VALUES: &[&str] = &["alpha", "beta", "gamma", "paris", "python"];
-
-pub struct Conformance {
-    tools: ToolRouter<Self>,
-    prompts: PromptRouter<Self>,
-    pub(crate) seal: input_required::StateSeal,
-}
-
-impl Conformance {
-    pub fn new() -> Self {
-        Self {
-            tools: Self::content_tools() + Self::input_required_tools(),
-            prompts: Self::prompts(),
-            seal: input_required::StateSeal::random(),
-        }
-    }
-}
-
-/// Whether the request speaks 2026-07-28 or later.
-pub fn modern(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
-}
 
 #[tool_handler(router = self.tools)]
 impl ServerHandler for Conformance {

@@ -1,15 +1,11 @@
 //! Fixtures of the 2026-07-28 multi round-trip requests (SEP-2322): instead of sending the client
 //! a request (impossible without a session), a tool answers `input_required` with the questions;
 //! the client retries the same call with the answers (`inputResponses`) and the `requestState`
-//! the server handed out. The state comes back from the client, so it is sealed (HMAC, rmcp's
-//! `RequestStateCodec`), bound to the tool it was issued for and short-lived; any replica holding
-//! the key can continue the flow.
+//! the server handed out, sealed (`seal`); any replica holding the key can continue the flow.
 
 // Sampling and roots are what MRTR asks clients for, and the 2026-07-28 revision deprecates them
 // (SEP-2577); rmcp marks them `#[deprecated]`.
 #![allow(deprecated)]
-
-use std::time::Duration;
 
 use rmcp::{
     ErrorData, RoleServer,
@@ -19,68 +15,17 @@ use rmcp::{
         CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ElicitationSchema,
         GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequest, InputRequests,
         InputRequiredResult, InputResponses as Answers, ListRootsRequest, Prompt, PromptMessage,
-        RequestStateCodec, Role, SamplingMessage, SealOptions,
+        Role, SamplingMessage,
     },
     service::RequestContext,
     tool, tool_router,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::handler::Conformance;
+use crate::server::Conformance;
 
-/// How long a client has to answer before the sealed state expires.
-const STATE_TTL: Duration = Duration::from_secs(300);
 /// The prompt that asks for input (served by hand: rmcp's prompt router drops `inputResponses`).
 pub const PROMPT: &str = "test_input_required_result_prompt";
-
-/// What the server remembers between rounds: only which round comes next.
-#[derive(Serialize, Deserialize)]
-struct Progress {
-    round: u8,
-}
-
-/// Seals and opens `requestState`.
-pub struct StateSeal(RequestStateCodec);
-
-impl StateSeal {
-    /// A random key per process: enough for one conformance server. Replicas of a real service
-    /// must share the key (from a secret store) so that any of them can open the state.
-    pub fn random() -> Self {
-        let key: Vec<u8> = (0..2)
-            .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
-            .collect();
-        Self(RequestStateCodec::new(key))
-    }
-
-    fn seal(&self, issued_for: &str, round: u8) -> Result<String, ErrorData> {
-        let options = SealOptions::new()
-            .ttl(STATE_TTL)
-            .associated_data(issued_for.as_bytes());
-        self.0
-            .seal_json_with(&Progress { round }, &options)
-            .map_err(|e| ErrorData::internal_error(format!("cannot seal requestState: {e}"), None))
-    }
-
-    /// The round a retry is in: 0 without state. Forged, altered, expired or foreign state is one
-    /// error for the client (the codec's detail is for our logs only).
-    fn round(&self, issued_for: &str, state: Option<&str>) -> Result<u8, ErrorData> {
-        let Some(state) = state else { return Ok(0) };
-        match self
-            .0
-            .open_json_with::<Progress>(state, issued_for.as_bytes())
-        {
-            Ok(progress) => Ok(progress.round),
-            Err(err) => {
-                tracing::info!(error = %err, issued_for, "rejected requestState");
-                Err(ErrorData::invalid_params(
-                    "requestState is invalid or expired; start the call again without it",
-                    None,
-                ))
-            }
-        }
-    }
-}
 
 fn elicit(message: &str, schema: ElicitationSchema) -> InputRequest {
     InputRequest::Elicitation(ElicitRequest::new(

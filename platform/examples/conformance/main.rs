@@ -16,6 +16,8 @@ mod handler;
 mod input_required;
 mod prompts;
 mod resources;
+mod seal;
+mod server;
 
 use std::process::ExitCode;
 
@@ -26,5 +28,5 @@ fn main() -> ExitCode {
         name: "conformance",
         version: env!("CARGO_PKG_VERSION"),
     };
-    Launch::new(service).run(|_: &Settings, _| handler::Conformance::new())
+    Launch::new(service).run(|_: &Settings, _| server::Conformance::new())
 }

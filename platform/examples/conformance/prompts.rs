@@ -9,7 +9,7 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::{content::PNG_BASE64, handler::Conformance};
+use crate::server::{Conformance, PNG_BASE64};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct TwoArgs {

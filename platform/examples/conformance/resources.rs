@@ -6,7 +6,7 @@ use rmcp::{
 };
 use serde_json::json;
 
-use crate::content::PNG_BASE64;
+use crate::server::PNG_BASE64;
 
 const STATIC_TEXT: &str = "test://static-text";
 const STATIC_BINARY: &str = "test://static-binary";

@@ -9,6 +9,7 @@ mod ingress;
 mod observe;
 mod schema;
 mod server;
+mod validate;
 
 use std::{convert::Infallible, sync::Arc};
 

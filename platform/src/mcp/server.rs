@@ -21,7 +21,7 @@ use rmcp::{
     service::RequestContext,
 };
 
-use super::{SUPPORTED_PROTOCOL_VERSIONS, schema};
+use super::{SUPPORTED_PROTOCOL_VERSIONS, schema, validate};
 use crate::{http::refusals::panic_message, identity::Service};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
@@ -31,6 +31,7 @@ const LIST_TTL_MS: u64 = 60_000;
 pub struct McpServer<S> {
     state: S,
     tools: ToolRouter<S>,
+    input_schemas: validate::InputSchemas,
     prompts: PromptRouter<S>,
     info: ServerConfig,
 }
@@ -47,6 +48,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         }
         let mut server = Self {
             state,
+            input_schemas: validate::InputSchemas::compile(&tools),
             tools,
             prompts: PromptRouter::new(),
             info: ServerConfig::default(),
@@ -162,15 +164,17 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let invalid = self.input_schemas.check(&mut request).err();
         let tool = request.name.clone();
         let request_context = request_context(&context);
         let cancelled = context.ct.clone();
         let call = self
             .tools
             .call(ToolCallContext::new(&self.state, request, context));
+        let call = validate::unless_invalid(invalid, call);
         // Other kinds of answer (input required, a task) are rare: the endpoint reads them.
         let succeeded = |response: &CallToolResponse| {
             let CallToolResponse::Complete(result) = response else {

@@ -1,6 +1,6 @@
 //! The platform's modules use only those below them: identity, context, jsonrpc -> config ->
-//! telemetry -> http, client -> mcp -> stack -> app. Read from the sources: a `use` against the flow, or
-//! a cycle between two files, fails here.
+//! telemetry -> http, client -> mcp -> stack -> app. Read from the sources: a `use` against the flow,
+//! or a cycle between two files, fails here; so does a cycle among the conformance example's modules.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -81,9 +81,9 @@ fn expand(tree: &str) -> Vec<String> {
         .collect()
 }
 
-/// The modules a file's non-test code names: `crate::a::b` and `super::x` paths, in `use`
-/// trees and inline.
-fn imports(module: &str, text: &str) -> BTreeSet<String> {
+/// The modules among `known_top` that a file's non-test code names: `crate::a::b` and `super::x`
+/// paths, in `use` trees and inline.
+fn imports(module: &str, text: &str, known_top: &BTreeSet<&str>) -> BTreeSet<String> {
     let code: String = text
         .split("#[cfg(test)]")
         .next()
@@ -118,7 +118,6 @@ fn imports(module: &str, text: &str) -> BTreeSet<String> {
             .filter(|w| w.contains("::"))
             .map(str::to_owned),
     );
-    let known_top: BTreeSet<&str> = LAYERS.iter().map(|(name, _)| *name).collect();
     let own: Vec<&str> = module.split("::").collect();
     let mut found = BTreeSet::new();
     for word in &paths {
@@ -161,7 +160,7 @@ fn modules_use_only_the_layers_below_them_and_form_no_cycle() {
             continue;
         }
         let text = fs::read_to_string(file).unwrap();
-        let used = imports(&module, &text);
+        let used = imports(&module, &text, &layered_modules());
         for target in &used {
             if layer(target) > layer(&module) {
                 wrong.push(format!("{module} uses {target}"));
@@ -171,6 +170,22 @@ fn modules_use_only_the_layers_below_them_and_form_no_cycle() {
     }
     assert!(wrong.is_empty(), "imports against the flow: {wrong:#?}");
 
+    assert_no_cycle(&graph);
+}
+
+fn layered_modules() -> BTreeSet<&'static str> {
+    LAYERS.iter().map(|(name, _)| *name).collect()
+}
+
+/// Fails naming the first cycle of `graph` (module -> the modules it uses).
+fn assert_no_cycle(graph: &BTreeMap<String, BTreeSet<String>>) {
+    if let Some(cycle) = cycle_in(graph) {
+        panic!("import cycle: {}", cycle.join(" -> "));
+    }
+}
+
+/// One cycle of `graph`, as a path that ends where it starts.
+fn cycle_in(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     // A module path names a file or the folder's mod.rs; `a::b` depends on `a` only through it.
     let nodes: BTreeSet<String> = graph.keys().cloned().collect();
     let resolve = |target: &str| -> Option<String> {
@@ -212,14 +227,63 @@ fn modules_use_only_the_layers_below_them_and_form_no_cycle() {
         None
     }
     let mut done = BTreeSet::new();
-    for node in graph.keys() {
-        let cycle = visit(node, &graph, &resolve, &mut Vec::new(), &mut done);
-        assert!(
-            cycle.is_none(),
-            "import cycle: {}",
-            cycle.unwrap().join(" -> ")
-        );
-    }
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &resolve, &mut Vec::new(), &mut done))
+}
+
+/// The conformance example's modules (one file each beside `main.rs`, its root) use each other
+/// without a cycle: what several share lives in a module below them.
+#[test]
+fn the_conformance_examples_modules_form_no_cycle() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/conformance");
+    let mut all = Vec::new();
+    files(&dir, &mut all);
+    let modules: Vec<(String, String)> = all
+        .iter()
+        .map(|file| (module_of(&dir, file), fs::read_to_string(file).unwrap()))
+        .filter(|(module, _)| module != "main")
+        .collect();
+    let known: BTreeSet<&str> = modules.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        known.contains("handler") && known.contains("server"),
+        "{known:?}"
+    );
+    let graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|(module, text)| (module.clone(), imports(module, text, &known)))
+        .collect();
+    assert!(
+        graph["handler"].contains("server::Conformance"),
+        "{graph:?}"
+    );
+    assert_no_cycle(&graph);
+}
+
+#[test]
+fn the_check_sees_a_cycle() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in edges {
+            graph
+                .entry((*from).into())
+                .or_default()
+                .insert((*to).into());
+            graph
+                .entry(to.split("::").next().unwrap().into())
+                .or_default();
+        }
+        graph
+    };
+    let circle = graph(&[("handler", "content::X"), ("content", "handler::Y")]);
+    assert_eq!(
+        cycle_in(&circle),
+        Some(vec!["content".into(), "handler".into(), "content".into()])
+    );
+    assert_eq!(
+        cycle_in(&graph(&[("a", "b::X"), ("b", "c"), ("a", "c")])),
+        None
+    );
 }
 
 #[test]
@@ -227,6 +291,7 @@ fn the_check_sees_an_upward_import() {
     let used = imports(
         "http::shed",
         "use crate::{\n    context::RequestContext,\n    mcp::{McpServer, observe},\n};\nfn f() { crate::stack::x(); }",
+        &layered_modules(),
     );
     assert_eq!(
         used.into_iter().collect::<Vec<_>>(),

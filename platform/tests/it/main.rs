@@ -8,4 +8,5 @@ mod layers;
 mod limits;
 mod protocol;
 mod telemetry;
+mod validation;
 mod wire;

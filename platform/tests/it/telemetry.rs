@@ -1,16 +1,10 @@
-//! The platform's metrics observed in-process, through a recorder local to the test's thread, and
-//! the pretty log format through a subscriber local to it (JSON lines and spans:
-//! `tests/observability.rs`). What crosses processes, the real collector,
+//! The platform's metrics observed in-process, through a recorder local to the test's thread (log
+//! lines and spans: `tests/observability.rs` and `tests/pretty.rs`). What crosses processes, the real collector,
 //! Prometheus and the binary's stdout, is in e2e/.
 
-use mcp_platform::{
-    config::LogFormat,
-    telemetry::{logs, metrics::Metrics},
-};
-use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt as _;
+use mcp_platform::telemetry::metrics::Metrics;
 
-use crate::helpers::{Captured, LEGACY, SERVICE, TestServer, post, request, traffic};
+use crate::helpers::{SERVICE, TestServer, traffic};
 
 #[tokio::test]
 async fn metrics_carry_the_semantic_convention_names_and_labels() {
@@ -56,25 +50,4 @@ async fn metrics_carry_the_semantic_convention_names_and_labels() {
         ),
         "{text}"
     );
-}
-
-#[tokio::test]
-async fn the_pretty_format_shows_the_request_fields_on_a_tools_line() {
-    let captured = Captured::default();
-    let (layer, _guard) = logs::layer(LogFormat::Pretty, "info", None, captured.clone());
-    let _local = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-    let server = TestServer::start(&[]).await;
-    let body = request(3, "tools/call", json!({"name": "ping", "arguments": {}}));
-    let extra = [
-        ("mcp-protocol-version", LEGACY),
-        ("x-request-id", "pretty-1"),
-    ];
-    assert_eq!(post(&server, body, &extra).await.0, 200);
-    server.stop().await;
-    let text = captured.text();
-    let line = text
-        .lines()
-        .find(|l| l.contains("probe pinged"))
-        .unwrap_or_else(|| panic!("no line from the tool: {text}"));
-    assert!(line.contains("pretty-1"), "{line}");
 }

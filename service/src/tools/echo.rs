@@ -1,5 +1,7 @@
-//! `echo`: an example of a typed input schema with validation. Arguments that break the schema's
-//! rules come back as a tool error the model can read and correct (not a protocol error).
+//! `echo`: an example of a typed input schema. The platform validates every call against it before
+//! the tool runs: arguments that break its rules (the lengths and ranges below) come back as a tool
+//! error naming the path and the rule, which the model can read and correct (not a protocol
+//! error), so the tool itself checks nothing.
 
 use rmcp::{
     handler::server::wrapper::Parameters,
@@ -10,9 +12,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::Toolbox;
-
-const MAX_TEXT_CHARS: usize = 4096;
-const MAX_REPEAT: u32 = 10;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,26 +28,6 @@ pub struct EchoArgs {
     pub uppercase: bool,
 }
 
-impl EchoArgs {
-    /// The rules the schema states, enforced (a JSON Schema is advice to the client, not a check).
-    fn validate(&self) -> Result<(), String> {
-        let chars = self.text.chars().count();
-        if !(1..=MAX_TEXT_CHARS).contains(&chars) {
-            return Err(format!(
-                "`text` must be 1 to {MAX_TEXT_CHARS} characters long (got {chars})"
-            ));
-        }
-        if let Some(n) = self.repeat
-            && !(1..=MAX_REPEAT).contains(&n)
-        {
-            return Err(format!(
-                "`repeat` must be between 1 and {MAX_REPEAT} (got {n})"
-            ));
-        }
-        Ok(())
-    }
-}
-
 #[tool_router(router = echo_router, vis = "pub(super)")]
 impl Toolbox {
     #[tool(
@@ -61,13 +40,6 @@ impl Toolbox {
         )
     )]
     async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> CallToolResult {
-        if let Err(problem) = args.validate() {
-            // Log lines from a tool carry the request's ids without the tool doing anything.
-            tracing::info!(%problem, "echo: invalid arguments");
-            return CallToolResult::error(vec![ContentBlock::text(format!(
-                "invalid arguments: {problem}"
-            ))]);
-        }
         let text = if args.uppercase {
             args.text.to_uppercase()
         } else {
@@ -75,42 +47,5 @@ impl Toolbox {
         };
         let repeated = vec![text; args.repeat.unwrap_or(1) as usize].join(" ");
         CallToolResult::success(vec![ContentBlock::text(repeated)])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(text: &str, repeat: Option<u32>) -> EchoArgs {
-        EchoArgs {
-            text: text.into(),
-            repeat,
-            uppercase: false,
-        }
-    }
-
-    #[test]
-    fn validation_states_the_rule_and_the_value() {
-        assert!(args("hi", Some(3)).validate().is_ok());
-        assert!(args("", None).validate().unwrap_err().contains("got 0"));
-        assert!(
-            args(&"x".repeat(4097), None)
-                .validate()
-                .unwrap_err()
-                .contains("4096")
-        );
-        assert!(
-            args("hi", Some(11))
-                .validate()
-                .unwrap_err()
-                .contains("got 11")
-        );
-        assert!(
-            args("hi", Some(0))
-                .validate()
-                .unwrap_err()
-                .contains("between 1 and 10")
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! The tools this service offers. Each tool is one file with a `#[tool_router]` impl block on
-//! [`Toolbox`]; registering it is one line in [`router`].
+//! [`Toolbox`], declared below and registered by one line in [`router`].
 
 mod ping;
 /* The example tools: `cargo generate` asks whether to keep them. {% if keep_example_tools %} */
@@ -7,6 +7,7 @@ mod echo;
 mod weather;
 mod whoami;
 /* {% endif %} */
+// `just new-tool` adds a tool's module above this line.
 
 use std::time::Duration;
 
@@ -57,10 +58,17 @@ impl Toolbox {
     }
 }
 
-/// Every tool, built once at start-up.
+/// Every tool, built once at start-up: one router per tool file.
 pub fn router() -> ToolRouter<Toolbox> {
-    Toolbox::ping_router()
-        /* {% if keep_example_tools %} */ + Toolbox::echo_router()
-        + Toolbox::whoami_router()
-        + Toolbox::weather_router() /* {% endif %} */
+    [
+        Toolbox::ping_router(),
+        /* {% if keep_example_tools %} */
+        Toolbox::echo_router(),
+        Toolbox::whoami_router(),
+        Toolbox::weather_router(),
+        /* {% endif %} */
+        // `just new-tool` adds a tool's router above this line.
+    ]
+    .into_iter()
+    .fold(ToolRouter::new(), |tools, tool| tools + tool)
 }

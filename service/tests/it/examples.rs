@@ -12,7 +12,7 @@ fn call(name: &str, arguments: serde_json::Value) -> CallToolRequestParams {
 }
 
 #[tokio::test]
-async fn echo_answers_and_enforces_the_ranges_its_schema_states() {
+async fn echo_answers_and_the_platform_enforces_the_ranges_its_schema_states() {
     let service = Service::start(&[]);
     for era in [Era::Legacy, Era::Modern] {
         let client = smoke::connect(&service.url, era, None)
@@ -27,8 +27,14 @@ async fn echo_answers_and_enforces_the_ranges_its_schema_states() {
             .expect("echo");
         assert_eq!(echo.content[0].as_text().unwrap().text, "AB AB");
         for (arguments, problem) in [
-            (json!({"text": ""}), "`text` must be 1 to 4096"),
-            (json!({"text": "hi", "repeat": 11}), "between 1 and 10"),
+            (
+                json!({"text": ""}),
+                r#"/text: "" is shorter than 1 character (minLength)"#,
+            ),
+            (
+                json!({"text": "hi", "repeat": 11}),
+                "/repeat: 11 is greater than the maximum of 10 (maximum)",
+            ),
         ] {
             let bad = client
                 .call_tool(call("echo", arguments))

@@ -7,3 +7,4 @@ mod tools;
 /* The example tools' tests: `cargo generate` keeps them with the tools. {% if keep_example_tools %} */
 mod examples;
 /* {% endif %} */
+// `just new-tool` adds a tool's test module above this line.
