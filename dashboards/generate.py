@@ -327,7 +327,7 @@ def layout() -> list[tuple[str, list[dict]]]:
             panel("timeseries", "Downstream error ratio by server",
                   "Share of downstream requests that failed: a 4xx/5xx answer or no answer "
                   "(error_type: timeout, connect, ...). A tool's errors often start here.",
-                  [target(ratio_bad(f"{CLIENT}_count", SEL, f'{SEL}, http_response_status_code=~"[123].."',
+                  [target(ratio_bad(f"{CLIENT}_count", SEL, f'{SEL}, http_response_status_code=~"1..|2..|3.."',
                                     "server_address"), "{{server_address}}")],
                   "percentunit", err_ratio),
             panel("timeseries", "Downstream latency (p50 / p95 / p99) by server",
