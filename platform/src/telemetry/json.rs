@@ -49,53 +49,25 @@ impl SpanFields {
     }
 }
 
-impl Visit for SpanFields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field.name(), |json| json_string(json, value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field.name(), |json| serialized(json, &value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field.name(), |json| serialized(json, &value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field.name(), |json| serialized(json, &value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field.name(), |json| serialized(json, &value));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field.name(), |json| {
-            json_string(json, &text(format_args!("{value}")))
-        });
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field.name(), |json| {
-            json_string(json, &text(format_args!("{value:?}")))
-        });
-    }
-}
-
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLines {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
-        attrs.record(&mut fields);
+        attrs.record(&mut Fields(&mut fields));
         span.extensions_mut().insert(fields);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(fields) = span.extensions_mut().get_mut::<SpanFields>() {
-            values.record(fields);
+            values.record(&mut Fields(fields));
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         with_line(|line| {
             line.head(event.metadata().level());
-            event.record(line);
+            event.record(&mut Fields(line));
             line.field("target", |buf| json_string(buf, event.metadata().target()));
             for span in ctx.event_scope(event).into_iter().flatten() {
                 if let Some(fields) = span.extensions().get::<SpanFields>() {
@@ -171,30 +143,50 @@ impl Line {
     }
 }
 
-impl Visit for Line {
+/// Where a visitor writes each field: as JSON, under its name.
+trait JsonFields {
+    fn put(&mut self, name: &'static str, value: impl FnOnce(&mut Vec<u8>));
+}
+
+impl JsonFields for SpanFields {
+    fn put(&mut self, name: &'static str, value: impl FnOnce(&mut Vec<u8>)) {
+        SpanFields::put(self, name, value);
+    }
+}
+
+impl JsonFields for Line {
+    fn put(&mut self, name: &'static str, value: impl FnOnce(&mut Vec<u8>)) {
+        self.field(name, value);
+    }
+}
+
+/// Writes the fields it visits (an event's, a span's) as JSON values.
+struct Fields<'a, F>(&'a mut F);
+
+impl<F: JsonFields> Visit for Fields<'_, F> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field.name(), |buf| json_string(buf, value));
+        self.0.put(field.name(), |json| json_string(json, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field.name(), |buf| serialized(buf, &value));
+        self.0.put(field.name(), |json| serialized(json, &value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field.name(), |buf| serialized(buf, &value));
+        self.0.put(field.name(), |json| serialized(json, &value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.field(field.name(), |buf| serialized(buf, &value));
+        self.0.put(field.name(), |json| serialized(json, &value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field.name(), |buf| serialized(buf, &value));
+        self.0.put(field.name(), |json| serialized(json, &value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.field(field.name(), |buf| {
-            json_string(buf, &text(format_args!("{value}")))
+        self.0.put(field.name(), |json| {
+            json_string(json, &text(format_args!("{value}")))
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field.name(), |buf| {
-            json_string(buf, &text(format_args!("{value:?}")))
+        self.0.put(field.name(), |json| {
+            json_string(json, &text(format_args!("{value:?}")))
         });
     }
 }
