@@ -22,7 +22,7 @@ use crate::{
     identity::Service,
     mcp::{self, EndpointOptions},
     stack::{self, PublicService},
-    telemetry::{Telemetry, Tracing, ecs::EcsTask, logs},
+    telemetry::{ServerSpans, Telemetry, ecs::EcsTask, logs},
 };
 
 pub struct App {
@@ -37,13 +37,13 @@ impl App {
     /// Binds both listeners and builds the routers; nothing is served until [`App::run`].
     /// A configuration problem found here (e.g. an unreadable JWKS file) is an
     /// [`io::ErrorKind::InvalidInput`] error.
-    /// `admin` holds the admin listener's routes (`/metrics`); `tracing` makes the spans;
+    /// `admin` holds the admin listener's routes (`/metrics`); `spans` makes the server spans;
     /// `memory_limit`, the memory the process has, sizes the memory budget.
     pub async fn bind<H, T>(
         settings: &Settings<T>,
         handler: Arc<H>,
         admin: Router,
-        tracing: Tracing,
+        spans: ServerSpans,
         memory_limit: Option<&MemoryLimit>,
     ) -> io::Result<Self>
     where
@@ -59,7 +59,7 @@ impl App {
             EndpointOptions {
                 max_body_bytes: settings.http.max_body_bytes,
                 shutdown: mcp_shutdown.clone(),
-                tracing: tracing.clone(),
+                spans: spans.clone(),
             },
         );
         let readiness = Readiness::default();
@@ -75,7 +75,7 @@ impl App {
             endpoint,
             auth,
             readiness.clone(),
-            tracing,
+            spans,
         );
         Ok(Self {
             server,
@@ -216,7 +216,7 @@ impl Launch {
             &settings,
             handler,
             telemetry.metrics.router(),
-            telemetry.tracing.clone(),
+            telemetry.spans.clone(),
             memory_limit.as_ref(),
         )
         .await

@@ -1,21 +1,26 @@
-//! The request context: what the layers of the stack learn about one request, kept in one place
-//! at the bottom of the platform so every layer can read it without importing another.
+//! What the stack learns about one request ([`RequestFacts`]), kept in one place at the bottom of
+//! the platform so every layer can read it without importing another.
 //!
-//! It is made by the outermost layer and shared (an `Arc` in the request's extensions) rather
-//! than passed back in response extensions: an outer layer must still read what an inner one
-//! learned when the inner future is dropped (the request deadline, a client that went away).
-//! Each fact is written once, by the layer that learns it.
+//! The facts are made by the outermost layer and shared (an `Arc` in the request's extensions)
+//! rather than passed back in response extensions: an outer layer must still read what an inner
+//! one learned when the inner future is dropped (the request deadline, a client that went away).
+//! Each fact has one writer, named on its setter; the setters are the platform's own (a tool
+//! cannot claim a principal), and a second write is a bug that debug builds stop at.
 //!
-//! Log lines and spans take the request's context from its `tracing` span ([`RequestContext::span`]),
+//! Log lines and spans take the request's context from its `tracing` span ([`RequestFacts::span`]),
 //! the way the ecosystem carries context: `Span::current()`, `.in_current_span()`, `#[instrument]`
 //! and rmcp's own spawned tasks all carry it without a tool doing anything platform-specific.
 
 use std::{
-    sync::{Arc, OnceLock},
-    time::Instant,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Instant, SystemTime},
 };
 
-use axum::http::{Extensions, HeaderValue};
+use axum::{
+    extract::MatchedPath,
+    http::{Extensions, HeaderValue},
+};
+use opentelemetry::KeyValue;
 use serde_json::Value;
 
 /// Who is calling, as the bearer token says (set by the auth layer; absent when auth is off).
@@ -37,9 +42,51 @@ pub struct RpcSummary {
     pub target: Option<String>,
 }
 
-/// One request's context. Cheap to clone.
+/// How a JSON-RPC request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// A tool's result with `isError: true`.
+    ToolError,
+    /// A JSON-RPC error response, with its code.
+    Error(i64),
+}
+
+/// A fact one layer writes once and the others read.
+#[derive(Debug)]
+struct Slot<T>(OnceLock<T>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self(OnceLock::new())
+    }
+}
+
+impl<T> Slot<T> {
+    fn get(&self) -> Option<&T> {
+        self.0.get()
+    }
+
+    #[track_caller]
+    fn set(&self, value: T) {
+        let first = self.0.set(value).is_ok();
+        debug_assert!(first, "a request fact has one writer, and it writes once");
+    }
+}
+
+/// What the request's server span starts from, made once by the outermost layer and taken by
+/// whichever layer makes that span: its parent (the HTTP `traceparent`), start time and HTTP
+/// attributes.
+#[derive(Debug)]
+pub(crate) struct SpanStart {
+    pub parent: opentelemetry::Context,
+    pub start: SystemTime,
+    pub http_attributes: Vec<KeyValue>,
+}
+
+/// One request's facts. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct RequestContext(Arc<Facts>);
+pub struct RequestFacts(Arc<Facts>);
 
 #[derive(Debug)]
 struct Facts {
@@ -47,31 +94,37 @@ struct Facts {
     received: Instant,
     /// The request's `tracing` span: the parent of every span and log line of the request.
     span: tracing::Span,
-    /// The request's exported server span, once one exists (only while spans are exported).
-    trace: OnceLock<opentelemetry::Context>,
-    jsonrpc_id: OnceLock<Value>,
-    rpc: OnceLock<RpcSummary>,
-    /// The RPC outcome: a JSON-RPC error code, `tool_error`, or empty for success.
-    rpc_error: OnceLock<String>,
-    principal: OnceLock<Principal>,
+    /// Only while spans are exported; taken by the layer that makes the server span.
+    span_start: Mutex<Option<SpanStart>>,
+    route: Slot<MatchedPath>,
+    principal: Slot<Principal>,
+    jsonrpc_id: Slot<Value>,
+    rpc: Slot<RpcSummary>,
+    server_span: Slot<opentelemetry::Context>,
+    handler_success: Slot<()>,
+    outcome: Slot<Outcome>,
 }
 
-impl RequestContext {
-    /// A request's context; `span` is its `tracing` span (see [`request_span`]).
-    pub fn new(request_id: HeaderValue, received: Instant, span: tracing::Span) -> Self {
+impl RequestFacts {
+    /// A request's facts (made by the request-id layer); `span` is its `tracing` span (see
+    /// [`request_span`]).
+    pub(crate) fn new(request_id: HeaderValue, received: Instant, span: tracing::Span) -> Self {
         Self(Arc::new(Facts {
             request_id,
             received,
             span,
-            trace: OnceLock::new(),
-            jsonrpc_id: OnceLock::new(),
-            rpc: OnceLock::new(),
-            rpc_error: OnceLock::new(),
-            principal: OnceLock::new(),
+            span_start: Mutex::new(None),
+            route: Slot::default(),
+            principal: Slot::default(),
+            jsonrpc_id: Slot::default(),
+            rpc: Slot::default(),
+            server_span: Slot::default(),
+            handler_success: Slot::default(),
+            outcome: Slot::default(),
         }))
     }
 
-    /// The context of a request that went through the stack's outermost layer.
+    /// The facts of a request that went through the stack's outermost layer.
     pub fn of(extensions: &Extensions) -> Option<&Self> {
         extensions.get::<Self>()
     }
@@ -93,15 +146,80 @@ impl RequestContext {
         &self.0.span
     }
 
-    pub fn trace(&self) -> Option<&opentelemetry::Context> {
-        self.0.trace.get()
+    /// Written by the access layer, while spans are exported.
+    pub(crate) fn set_span_start(&self, start: SpanStart) {
+        if let Ok(mut slot) = self.0.span_start.lock() {
+            debug_assert!(
+                slot.is_none(),
+                "a request fact has one writer, and it writes once"
+            );
+            *slot = Some(start);
+        }
     }
 
-    /// Records the request's server span, and its ids on the request's `tracing` span.
-    pub fn set_trace(&self, trace: opentelemetry::Context) {
+    /// What the server span starts from, for the layer that makes it; `None` once taken, and
+    /// when spans are not exported.
+    pub(crate) fn take_span_start(&self) -> Option<SpanStart> {
+        self.0.span_start.lock().ok()?.take()
+    }
+
+    /// The route the router matched (`None`: no route).
+    pub fn route(&self) -> Option<&str> {
+        self.0.route.get().map(MatchedPath::as_str)
+    }
+
+    /// Written by the router's route layer (`stack`).
+    pub(crate) fn set_route(&self, route: MatchedPath) {
+        self.0.route.set(route);
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.principal.get()
+    }
+
+    /// Written by the auth layer.
+    pub(crate) fn set_principal(&self, principal: Principal) {
+        self.0.span.record("enduser.id", principal.subject.as_str());
+        self.0.principal.set(principal);
+    }
+
+    /// The JSON-RPC id, once the body has been read (`None` before, and for notifications).
+    pub fn jsonrpc_id(&self) -> Option<&Value> {
+        self.0.jsonrpc_id.get()
+    }
+
+    /// Written by the MCP ingress.
+    pub(crate) fn set_jsonrpc_id(&self, id: Value) {
+        self.0.jsonrpc_id.set(id);
+    }
+
+    pub fn rpc(&self) -> Option<&RpcSummary> {
+        self.0.rpc.get()
+    }
+
+    /// Written by the MCP operation (`mcp::observe`).
+    pub(crate) fn set_rpc(&self, rpc: RpcSummary) {
+        self.0.rpc.set(rpc);
+    }
+
+    /// The request's server span, once one exists (only while spans are exported).
+    pub fn server_span(&self) -> Option<&opentelemetry::Context> {
+        self.0.server_span.get()
+    }
+
+    /// Records the request's server span, and its ids on the request's `tracing` span. Written
+    /// by the MCP operation (a request that never reached it gets its span from the access
+    /// layer, which only records the ids).
+    pub(crate) fn set_server_span(&self, trace: opentelemetry::Context) {
+        self.record_trace_ids(&trace);
+        self.0.server_span.set(trace);
+    }
+
+    /// Puts the ids of `trace`'s span on the request's `tracing` span, for its log lines.
+    pub(crate) fn record_trace_ids(&self, trace: &opentelemetry::Context) {
         use opentelemetry::trace::TraceContextExt as _;
         let ids = trace.span().span_context().clone();
-        if self.0.trace.set(trace).is_ok() && ids.is_valid() {
+        if ids.is_valid() {
             self.0
                 .span
                 .record("trace_id", tracing::field::display(ids.trace_id()));
@@ -111,39 +229,24 @@ impl RequestContext {
         }
     }
 
-    /// The JSON-RPC id, once the body has been read (`None` before, and for notifications).
-    pub fn jsonrpc_id(&self) -> Option<&Value> {
-        self.0.jsonrpc_id.get()
+    /// Whether the handler reported a plain success, which spares reading its answer back.
+    pub(crate) fn handler_succeeded(&self) -> bool {
+        self.0.handler_success.get().is_some()
     }
 
-    pub fn set_jsonrpc_id(&self, id: Value) {
-        let _ = self.0.jsonrpc_id.set(id);
+    /// Written by the MCP handler ([`crate::McpServer`]).
+    pub(crate) fn set_handler_succeeded(&self) {
+        self.0.handler_success.set(());
     }
 
-    pub fn rpc(&self) -> Option<&RpcSummary> {
-        self.0.rpc.get()
+    /// How the JSON-RPC request ended, once its answer was seen.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.0.outcome.get().copied()
     }
 
-    pub fn set_rpc(&self, rpc: RpcSummary) {
-        let _ = self.0.rpc.set(rpc);
-    }
-
-    pub fn rpc_error(&self) -> Option<&str> {
-        self.0.rpc_error.get().map(String::as_str)
-    }
-
-    /// Records the RPC outcome; the first one recorded wins (returns whether this one did).
-    pub fn set_rpc_error(&self, error_type: String) -> bool {
-        self.0.rpc_error.set(error_type).is_ok()
-    }
-
-    pub fn principal(&self) -> Option<&Principal> {
-        self.0.principal.get()
-    }
-
-    pub fn set_principal(&self, principal: Principal) {
-        self.0.span.record("enduser.id", principal.subject.as_str());
-        let _ = self.0.principal.set(principal);
+    /// Written by the MCP operation, once it is over.
+    pub(crate) fn set_outcome(&self, outcome: Outcome) {
+        self.0.outcome.set(outcome);
     }
 }
 

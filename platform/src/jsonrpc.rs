@@ -8,7 +8,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::context::RequestContext;
+use crate::context::RequestFacts;
 
 /// JSON-RPC 2.0 error codes used outside rmcp's own handling.
 pub mod code {
@@ -82,13 +82,13 @@ impl JsonRpcError {
 
     /// Answers the request `context` describes: its JSON-RPC id (once the body was read) and its
     /// `x-request-id`.
-    pub fn for_request(self, context: Option<&RequestContext>) -> Self {
+    pub fn for_request(self, context: Option<&RequestFacts>) -> Self {
         let known = match self.id {
-            Value::Null => context.and_then(RequestContext::jsonrpc_id).cloned(),
+            Value::Null => context.and_then(RequestFacts::jsonrpc_id).cloned(),
             ref id => Some(id.clone()),
         };
         self.with_id(known.as_ref())
-            .with_request_id(context.map(RequestContext::request_id))
+            .with_request_id(context.map(RequestFacts::request_id))
     }
 
     /// Adds the `x-request-id` so a caller can quote it when reporting a problem.

@@ -21,14 +21,14 @@ pub mod stack;
 pub mod telemetry;
 
 pub use app::{App, Launch};
-/// What a tool gets with `Extension<RequestParts>`: the HTTP request's head, whose extensions
-/// hold the [`RequestContext`].
+/// What a tool gets with `Extension<RequestParts>`: the HTTP request's head (its headers, and
+/// extensions holding the [`RequestFacts`]).
 pub use axum::http::request::Parts as RequestParts;
 pub use client::{ClientOptions, HttpClient, HttpError, http_client};
 pub use config::{Secret, Settings};
-pub use context::{Principal, RequestContext};
+pub use context::{Principal, RequestFacts};
 pub use identity::Service;
-pub use mcp::McpServer;
+pub use mcp::{Caller, McpServer};
 /// The allocator a service installs (`#[global_allocator]`): many small, short-lived
 /// allocations per request (JSON trees, headers, futures) cost less in mimalloc than in the
 /// system allocator.

@@ -1,61 +1,44 @@
-//! The public router: the routes and the whole middleware stack, written once, in order.
+//! The public router: the routes and the whole middleware stack, in the order a request passes
+//! them. Each step is a tower layer of its own module, with its state shared behind an `Arc`.
 
 use std::{convert::Infallible, sync::Arc};
 
 use axum::{
     Router,
-    body::Body,
-    extract::{Request, State},
-    http::{HeaderValue, Method, header},
-    middleware::{Next, from_fn_with_state},
+    extract::Request,
     response::{IntoResponse, Response},
     routing::get,
 };
-use tower::{Layer as _, Service, ServiceExt as _, service_fn};
-use tower_http::{catch_panic::CatchPanic, cors::CorsLayer};
+use tower::{Service, ServiceBuilder};
+use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
 
 use crate::{
     config::HttpSettings,
-    context::RequestContext,
+    context::RequestFacts,
     http::{
-        self, Readiness,
-        auth::{self, Authenticator},
-        budget::MemoryBudget,
+        self, CheckLayer, Readiness,
+        access_log::{AccessLog, AccessLogLayer},
+        auth::{self, AuthLayer, Authenticator},
+        budget::{MemoryBudget, MemoryBudgetLayer},
         cors,
-        deadline::Deadline,
+        deadline::DeadlineLayer,
         guard::OriginGuard,
-        observe::{Observe, Observer},
+        post_only::PostOnly,
         rate_limit::RateLimits,
-        refusals,
-        shed::{self, InFlight},
+        refusals::{self, JsonRpcEdge, JsonRpcEdgeLayer},
+        request_id::{AssignRequestId, RequestIdLayer},
+        route::RecordRouteLayer,
+        shed::ShedLayer,
     },
     jsonrpc::{JsonRpcError, code},
-    mcp::{self, MCP_PATH},
-    telemetry::Tracing,
+    mcp::MCP_PATH,
+    telemetry::ServerSpans,
 };
 
-/// Every request passes these layers, outermost first:
-///
-/// 1. observe: the request id (the caller's `x-request-id` when sane, else a new one; echoed on
-///    the response), the request context, the server span, the `http.server.*` metrics and the
-///    access line, to the last byte of the response; and the edge: any answer that is an error
-///    but not JSON becomes a JSON-RPC error body;
-/// 2. catch-panic: a panic is a logged 500 (tower-http), never a dropped connection;
-/// 3. routing: the health routes and the auth metadata stop here.
-///
-/// `POST /mcp` then passes, in order:
-///
-/// 4. CORS, for the allowed browser origins (tower-http; preflights stop here);
-/// 5. load shedding: 503 at once above `max_in_flight`;
-/// 6. Host/Origin checks: 403 (DNS-rebinding protection);
-/// 7. the deadline: 504 past `request_timeout_ms` from arrival, event streams included;
-/// 8. auth, when on: 401/403 with the challenge (GET and DELETE get their 405 before it);
-/// 9. the caller's rate limit: 429 + `Retry-After` + `RateLimit` headers; after auth, whose
-///    principal names the caller (a rejected token costs no bucket);
-/// 10. the memory budget: 503 + `Retry-After` when the body does not fit, charged before a
-///     byte of it is read (last: a request refused above holds none of it);
-/// 11. the MCP endpoint: body limit (413), envelope and version checks, the MCP span and
-///     metrics, rmcp and the handler.
+/// Every request, outermost first: its id, facts and span; the metrics and the access line (to
+/// the response's last byte); the JSON-RPC edge (refusals that are not JSON become JSON-RPC);
+/// catch-panic (a logged 500, never a dropped connection); the router, which records the route
+/// it matched. `POST /mcp` then passes the layers of [`mcp_route`].
 ///
 /// `memory_budget`: the bytes the memory budget allows (`None`: no budget).
 pub fn public_service<E>(
@@ -64,152 +47,90 @@ pub fn public_service<E>(
     mcp_endpoint: E,
     auth: Option<Arc<Authenticator>>,
     readiness: Readiness,
-    tracing: Tracing,
+    spans: ServerSpans,
 ) -> PublicService
 where
     E: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     E::Future: Send + 'static,
 {
+    let mcp = mcp_route(settings, memory_budget, auth.clone(), mcp_endpoint);
+    ServiceBuilder::new()
+        .layer(RequestIdLayer)
+        .layer(AccessLogLayer::new(spans))
+        .layer(JsonRpcEdgeLayer)
+        .layer(CatchPanicLayer::custom(refusals::panicked as Panicked))
+        .service(router(mcp, auth, readiness))
+}
+
+/// What `POST /mcp` passes, in order, before the endpoint (body limit, envelope and version
+/// checks, the MCP span and metrics, rmcp and the handler):
+fn mcp_route<E>(
+    settings: &HttpSettings,
+    memory_budget: Option<u64>,
+    auth: Option<Arc<Authenticator>>,
+    mcp_endpoint: E,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static
+where
+    E: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    E::Future: Send + 'static,
+{
     let origins = OriginGuard::new(settings);
-    let gate = Arc::new(McpGate {
-        cors: cors::layer(&origins, mcp::REQUEST_HEADERS),
-        in_flight: InFlight::new(settings.max_in_flight),
-        deadline: Deadline(settings.request_timeout()),
-        auth: auth.clone(),
-        rate_limits: RateLimits::new(settings),
-        memory: memory_budget.map(|bytes| {
-            MemoryBudget::new(bytes, settings.max_body_bytes, settings.request_timeout())
-        }),
-        origins,
-    });
-    let mcp = from_fn_with_state(gate, mcp_gate).layer(mcp_endpoint);
-    // Every path but the MCP endpoint's, named once: the observer labels requests with them.
-    let mut pages = vec![
-        (http::LIVEZ_PATH.to_owned(), get(http::livez)),
-        (
-            http::READYZ_PATH.to_owned(),
-            get(http::readyz).with_state(readiness),
-        ),
-    ];
+    ServiceBuilder::new()
+        // CORS for the allowed browser origins (tower-http; preflights stop here);
+        .option_layer(cors::layer(&origins, crate::mcp::REQUEST_HEADERS))
+        // 503 at once above `max_in_flight`;
+        .layer(ShedLayer::new(settings.max_in_flight))
+        // 403 for a Host or Origin not allowed (DNS-rebinding protection);
+        .layer(CheckLayer::new(origins))
+        // 405 for anything but POST;
+        .layer(CheckLayer::new(PostOnly))
+        // 504 past `request_timeout_ms` from arrival, event streams included;
+        .layer(DeadlineLayer(settings.request_timeout()))
+        // 401/403 with the challenge, when auth is on;
+        .option_layer(auth.map(AuthLayer))
+        // 429 for a caller over its rate (after auth, whose principal names the caller);
+        .option_layer(RateLimits::new(settings).map(CheckLayer::new))
+        // 503 when the body does not fit the memory budget, charged before a byte of it is read.
+        .option_layer(memory_budget.map(|bytes| {
+            MemoryBudgetLayer(MemoryBudget::new(
+                bytes,
+                settings.max_body_bytes,
+                settings.request_timeout(),
+            ))
+        }))
+        .service(mcp_endpoint)
+}
+
+/// The routes: the MCP endpoint, the health routes and, with auth on, its metadata documents.
+fn router<M>(mcp: M, auth: Option<Arc<Authenticator>>, readiness: Readiness) -> Router
+where
+    M: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    M::Future: Send + 'static,
+{
+    let mut router = Router::new()
+        .route_service(MCP_PATH, mcp)
+        .route(http::LIVEZ_PATH, get(http::livez))
+        .route(http::READYZ_PATH, get(http::readyz).with_state(readiness));
     if let Some(auth) = auth {
         // Clients look for the path-inserted document first, then the root one.
         let document = get(auth::metadata).with_state(auth.clone());
         if auth.metadata_path() != auth::METADATA_PATH {
-            pages.push((auth::METADATA_PATH.to_owned(), document.clone()));
+            router = router.route(auth::METADATA_PATH, document.clone());
         }
-        pages.push((auth.metadata_path(), document));
+        router = router.route(&auth.metadata_path(), document);
     }
-    let routes = std::iter::once(MCP_PATH.to_owned())
-        .chain(pages.iter().map(|(path, _)| path.clone()))
-        .collect();
-    let router = pages
-        .into_iter()
-        .fold(
-            Router::new().route_service(MCP_PATH, mcp),
-            |router, (path, page)| router.route(&path, page),
-        )
-        .fallback(not_found);
-    Observe::new(
-        CatchPanic::custom(router, refusals::panicked as Panicked),
-        Observer::new(tracing, routes),
-    )
+    router.route_layer(RecordRouteLayer).fallback(not_found)
 }
 
 /// The whole public stack, as `public_service` builds it.
-pub type PublicService = Observe<CatchPanic<Router, Panicked>>;
+pub type PublicService = AssignRequestId<AccessLog<JsonRpcEdge<CatchPanic<Router, Panicked>>>>;
 
 /// What answers a panic (see [`refusals::panicked`]).
 type Panicked = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
-
-/// What `POST /mcp` must pass before the endpoint (steps 4 to 10 above), with its state shared
-/// by all requests. One middleware rather than one per step: axum clones a middleware's inner
-/// service on every request, so a chain of them clones the chain below each one (callgrind:
-/// separate layers for these steps cost ~9,000 instructions per request in clones alone).
-struct McpGate {
-    cors: Option<CorsLayer>,
-    in_flight: InFlight,
-    origins: OriginGuard,
-    deadline: Deadline,
-    auth: Option<Arc<Authenticator>>,
-    rate_limits: Option<RateLimits>,
-    memory: Option<Arc<MemoryBudget>>,
-}
-
-async fn mcp_gate(State(gate): State<Arc<McpGate>>, req: Request, next: Next) -> Response {
-    // Only browsers send an Origin: other callers skip CORS's per-request work (callgrind:
-    // ~4,000 instructions per request).
-    let Some(cors) = gate
-        .cors
-        .as_ref()
-        .filter(|_| req.headers().contains_key(header::ORIGIN))
-    else {
-        return admit(&gate, req, next).await;
-    };
-    let mut next = Some(next);
-    let admitted = service_fn(|req| {
-        let next = next
-            .take()
-            .expect("CORS calls its inner service at most once");
-        let gate = gate.clone();
-        async move { Ok::<_, Infallible>(admit(&gate, req, next).await) }
-    });
-    match cors.layer(admitted).oneshot(req).await {
-        Ok(response) => response.map(Body::new),
-        Err(never) => match never {},
-    }
-}
-
-/// Steps 5 to 10, then the endpoint.
-async fn admit(gate: &McpGate, req: Request, next: Next) -> Response {
-    let Some(permit) = gate.in_flight.try_admit() else {
-        return shed::overloaded(&req);
-    };
-    if let Some(refused) = gate.origins.refusal(&req) {
-        return refused;
-    }
-    if req.method() != Method::POST {
-        return mcp_method_not_allowed(&req);
-    }
-    let context = RequestContext::of(req.extensions()).cloned();
-    let response = gate
-        .deadline
-        .run(context.clone(), async {
-            if let Some(auth) = &gate.auth
-                && let Err(refused) = auth.admit(req.headers(), context.as_ref()).await
-            {
-                return refused;
-            }
-            if let Some(refused) = gate
-                .rate_limits
-                .as_ref()
-                .and_then(|limits| limits.refusal(&req, context.as_ref()))
-            {
-                return refused;
-            }
-            match &gate.memory {
-                Some(budget) => budget.run(req, |req| next.run(req)).await,
-                None => next.run(req).await,
-            }
-        })
-        .await;
-    shed::hold(response, permit)
-}
-
-/// The stateless server has no GET stream and no session to DELETE.
-fn mcp_method_not_allowed(req: &Request) -> Response {
-    let mut response = (
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{} is not supported on {MCP_PATH}: this stateless server accepts POST only",
-            req.method()
-        ),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST"));
-    response
-}
 
 async fn not_found(req: Request) -> Response {
     JsonRpcError::new(
@@ -221,6 +142,6 @@ async fn not_found(req: Request) -> Response {
             req.uri().path()
         ),
     )
-    .for_request(RequestContext::of(req.extensions()))
+    .for_request(RequestFacts::of(req.extensions()))
     .into_response()
 }

@@ -19,7 +19,7 @@ use mcp_platform::{
     ClientOptions, HttpClient, McpServer,
     config::LogFormat,
     http_client,
-    telemetry::{Tracing, logs, traces},
+    telemetry::{ServerSpans, logs, traces},
 };
 use opentelemetry::{
     Value as OtelValue,
@@ -265,7 +265,7 @@ async fn idioms_server() -> TestServer {
     TestServer::start_handler_traced(
         &settings(&[("APP__HTTP__REQUEST_TIMEOUT_MS", "500")]),
         Arc::new(handler),
-        Tracing::new(&SERVICE, &observed.provider),
+        ServerSpans::new(&SERVICE, &observed.provider),
     )
     .await
 }
@@ -435,7 +435,7 @@ async fn a_custom_server_handler_gets_the_same_context() {
     let server = TestServer::start_handler_traced(
         &settings(&[]),
         Arc::new(Custom),
-        Tracing::new(&SERVICE, &observed().provider),
+        ServerSpans::new(&SERVICE, &observed().provider),
     )
     .await;
     assert_eq!(call(&server, "idiom-custom", "anything").await.0, 200);
@@ -465,7 +465,8 @@ async fn one_access_line_per_request_with_the_request_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_span_per_request_with_mcp_and_http_attributes_and_none_for_probes() {
-    let server = TestServer::start_traced(&[], Tracing::new(&SERVICE, &observed().provider)).await;
+    let server =
+        TestServer::start_traced(&[], ServerSpans::new(&SERVICE, &observed().provider)).await;
     traffic(&server).await;
     server.stop().await;
     let spans = spans();

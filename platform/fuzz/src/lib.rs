@@ -18,7 +18,7 @@ use mcp_platform::{
     http::{Readiness, auth::Authenticator},
     mcp::{self, EndpointOptions},
     stack,
-    telemetry::Tracing,
+    telemetry::ServerSpans,
 };
 use rmcp::{
     handler::server::wrapper::Parameters,
@@ -180,7 +180,7 @@ pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
         EndpointOptions {
             max_body_bytes: settings.http.max_body_bytes,
             shutdown: Default::default(),
-            tracing: Tracing::default(),
+            spans: ServerSpans::default(),
         },
     );
     stack::public_service(
@@ -189,7 +189,7 @@ pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
         endpoint,
         authenticator(&settings),
         Readiness::default(),
-        Tracing::default(),
+        ServerSpans::default(),
     )
 }
 

@@ -11,7 +11,7 @@
 //! `u32::MAX` permits per acquire and queues waiters this budget must refuse at once.
 
 use std::{
-    future::Future,
+    convert::Infallible,
     pin::Pin,
     sync::{
         Arc,
@@ -26,14 +26,73 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
-use super::{body::Guarded, sampled_log::SampledLog, shed::retry_shortly};
+use tower::{Layer, Service};
+
+use super::{
+    Handled, Refusable, body::Guarded, passed, refused, sampled_log::SampledLog,
+    shed::retry_shortly,
+};
 use crate::{
-    context::RequestContext,
+    context::RequestFacts,
     telemetry::metrics::{labels, names, shed},
 };
 
 /// What of a body is never refused for the budget (charged all the same).
 pub const SMALL_BODY_BYTES: u64 = 64 * 1024;
+
+/// Charges every request's buffered bytes to the budget ([`Budgeted`]).
+#[derive(Clone)]
+pub struct MemoryBudgetLayer(pub Arc<MemoryBudget>);
+
+impl<S> Layer<S> for MemoryBudgetLayer {
+    type Service = Budgeted<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Budgeted {
+            inner,
+            budget: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Budgeted<S> {
+    inner: S,
+    budget: Arc<MemoryBudget>,
+}
+
+impl<S> Service<Request> for Budgeted<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Refusable<Handled>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let facts = RequestFacts::of(req.extensions()).cloned();
+        match self.budget.admit(req) {
+            Admission::Refused(refusal) => refused(refusal),
+            Admission::Admitted(req, charge) => {
+                let handled = self.inner.call(req);
+                passed(Box::pin(async move {
+                    Ok(charge.hold(handled.await?, facts.as_ref()))
+                }))
+            }
+        }
+    }
+}
+
+/// A request charged to the budget, or the refusal of one that does not fit.
+enum Admission {
+    Admitted(Request, Charge),
+    Refused(Response),
+}
 
 /// Bytes allowed in the service's buffers at once, and how many are taken.
 #[derive(Debug)]
@@ -76,18 +135,10 @@ impl MemoryBudget {
         self.used.fetch_add(bytes, Ordering::AcqRel);
     }
 
-    /// Runs `endpoint` on `req` once its body is charged (its `Content-Length` before a byte is
-    /// read, else each frame as it arrives), holding the charge to the answer's last byte; a body
-    /// that does not fit gets the 503 instead.
-    pub async fn run<F>(
-        self: &Arc<Self>,
-        req: Request,
-        endpoint: impl FnOnce(Request) -> F,
-    ) -> Response
-    where
-        F: Future<Output = Response>,
-    {
-        let context = RequestContext::of(req.extensions()).cloned();
+    /// Charges `req`'s body (its `Content-Length` before a byte is read, else each frame as it
+    /// arrives) and gives the request back with its charge, to hold to the answer's last byte; a
+    /// body that does not fit gets the 503 instead.
+    fn admit(self: &Arc<Self>, req: Request) -> Admission {
         let charge = Charge(Arc::new(Held {
             budget: self.clone(),
             bytes: AtomicU64::new(0),
@@ -102,7 +153,7 @@ impl MemoryBudget {
             // Larger than allowed: the endpoint answers 413 without reading it.
             Some(len) if len > self.max_body_bytes => req,
             Some(len) if charge.0.try_grow(len) => req,
-            Some(_) => return self.refuse(req),
+            Some(_) => return Admission::Refused(self.refuse(req)),
             None => {
                 let held = charge.0.clone();
                 req.map(|body| {
@@ -113,12 +164,12 @@ impl MemoryBudget {
                 })
             }
         };
-        charge.hold(endpoint(req).await, context.as_ref())
+        Admission::Admitted(req, charge)
     }
 
     /// The 503 for a request that does not fit; its body is read and dropped meanwhile.
     fn refuse(self: &Arc<Self>, req: Request) -> Response {
-        let response = self.over_budget(RequestContext::of(req.extensions()));
+        let response = self.over_budget(RequestFacts::of(req.extensions()));
         self.drain(req.into_body());
         response
     }
@@ -143,7 +194,7 @@ impl MemoryBudget {
     }
 
     /// The answer to a request over the budget: 503 with `Retry-After`, counted.
-    fn over_budget(&self, context: Option<&RequestContext>) -> Response {
+    fn over_budget(&self, context: Option<&RequestFacts>) -> Response {
         metrics::counter!(names::SHED_REQUESTS, labels::REASON => shed::MEMORY).increment(1);
         self.log.record();
         retry_shortly(
@@ -197,7 +248,7 @@ impl Charge {
     /// The endpoint's answer, holding the charge to its last byte: a complete body is charged
     /// too (it is in memory until written). A chunked body that did not fit was cut short:
     /// its answer is the 503.
-    fn hold(self, response: Response, context: Option<&RequestContext>) -> Response {
+    fn hold(self, response: Response, context: Option<&RequestFacts>) -> Response {
         if self.0.refused.load(Ordering::Acquire) {
             return self.0.budget.over_budget(context);
         }
@@ -281,6 +332,24 @@ mod tests {
         builder.body(body).unwrap()
     }
 
+    /// `req` through the budget's layer, to `endpoint`.
+    async fn run<E, F>(budget: &Arc<MemoryBudget>, req: Request, endpoint: E) -> Response
+    where
+        E: FnOnce(Request) -> F + Send + 'static,
+        F: std::future::Future<Output = Response> + Send + 'static,
+    {
+        use tower::{ServiceExt as _, service_fn};
+        let mut endpoint = Some(endpoint);
+        let service = service_fn(move |req| {
+            let endpoint = endpoint.take().expect("called once");
+            async move { Ok::<_, Infallible>(endpoint(req).await) }
+        });
+        let answer = MemoryBudgetLayer(budget.clone())
+            .layer(service)
+            .oneshot(req);
+        answer.await.unwrap_or_else(|never| match never {})
+    }
+
     /// Runs a request whose endpoint answers `answer_bytes` once `release` fires; returns when
     /// it is charged.
     async fn in_flight(
@@ -292,28 +361,26 @@ mod tests {
         let (charged, is_charged) = oneshot::channel::<()>();
         let budget = budget.clone();
         let answer = tokio::spawn(async move {
-            budget
-                .run(req, |_req| async move {
-                    charged.send(()).unwrap();
-                    released.await.unwrap();
-                    Response::new(Body::from(vec![b'x'; answer_bytes]))
-                })
-                .await
+            run(&budget, req, move |_req| async move {
+                charged.send(()).unwrap();
+                released.await.unwrap();
+                Response::new(Body::from(vec![b'x'; answer_bytes]))
+            })
+            .await
         });
         is_charged.await.unwrap();
         (release, answer)
     }
 
     async fn answer_now(budget: &Arc<MemoryBudget>, req: Request) -> Response {
-        budget
-            .run(req, |req| async move {
-                // What the endpoint does: read the body whole.
-                match req.into_body().collect().await {
-                    Ok(_) => Response::new(Body::empty()),
-                    Err(_) => StatusCode::BAD_REQUEST.into_response(),
-                }
-            })
-            .await
+        run(budget, req, |req| async move {
+            // What the endpoint does: read the body whole.
+            match req.into_body().collect().await {
+                Ok(_) => Response::new(Body::empty()),
+                Err(_) => StatusCode::BAD_REQUEST.into_response(),
+            }
+        })
+        .await
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 //! notifications before its result) must end at the deadline too, with a JSON-RPC error event.
 
 use std::{
+    convert::Infallible,
     future::Future,
     pin::Pin,
     task::{Context, Poll},
@@ -12,57 +13,93 @@ use std::{
 
 use axum::{
     body::Body,
+    extract::Request,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
+use tower::{Layer, Service};
 
 use crate::{
-    context::RequestContext,
+    context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
     telemetry::metrics::names,
 };
 
-/// The request deadline (`APP__HTTP__REQUEST_TIMEOUT_MS`).
+/// The request deadline (`APP__HTTP__REQUEST_TIMEOUT_MS`) for everything below it ([`Deadline`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Deadline(pub Duration);
+pub struct DeadlineLayer(pub Duration);
 
-impl Deadline {
-    /// Runs `work` (the rest of the request's handling) to the deadline, counted from the
-    /// request's arrival; an event stream it answers with is held to the deadline too.
-    pub async fn run(
-        self,
-        context: Option<RequestContext>,
-        work: impl Future<Output = Response>,
-    ) -> Response {
-        let Deadline(timeout) = self;
-        let received = context
-            .as_ref()
-            .map_or_else(std::time::Instant::now, RequestContext::received);
-        let deadline = tokio::time::Instant::from_std(received + timeout);
-        let response = match tokio::time::timeout_at(deadline, work).await {
-            Ok(response) => response,
-            Err(_) => return timed_out(timeout, context.as_ref()).into_response(),
-        };
-        if !super::is_event_stream(response.headers()) {
-            return response;
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Deadline {
+            inner,
+            timeout: self.0,
         }
-        response.map(|body| {
-            Body::new(StreamDeadline {
-                body,
-                timeout,
-                deadline: Box::pin(tokio::time::sleep_until(deadline)),
-                context,
-                span: tracing::Span::current(),
-                ended: false,
-            })
-        })
     }
 }
 
+#[derive(Debug, Clone)]
+pub struct Deadline<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> Service<Request> for Deadline<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = super::Handled;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let facts = RequestFacts::of(req.extensions()).cloned();
+        let handled = self.inner.call(req);
+        Box::pin(run(self.timeout, facts, handled))
+    }
+}
+
+/// Runs `work` (the rest of the request's handling) to the deadline, counted from the request's
+/// arrival; an event stream it answers with is held to the deadline too.
+async fn run(
+    timeout: Duration,
+    context: Option<RequestFacts>,
+    work: impl Future<Output = Result<Response, Infallible>>,
+) -> Result<Response, Infallible> {
+    let received = context
+        .as_ref()
+        .map_or_else(std::time::Instant::now, RequestFacts::received);
+    let deadline = tokio::time::Instant::from_std(received + timeout);
+    let response = match tokio::time::timeout_at(deadline, work).await {
+        Ok(response) => response?,
+        Err(_) => return Ok(timed_out(timeout, context.as_ref()).into_response()),
+    };
+    if !super::is_event_stream(response.headers()) {
+        return Ok(response);
+    }
+    Ok(response.map(|body| {
+        Body::new(StreamDeadline {
+            body,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            context,
+            span: tracing::Span::current(),
+            ended: false,
+        })
+    }))
+}
+
 /// The answer to a request past its deadline (counted and logged).
-fn timed_out(timeout: Duration, context: Option<&RequestContext>) -> JsonRpcError {
+fn timed_out(timeout: Duration, context: Option<&RequestFacts>) -> JsonRpcError {
     metrics::counter!(names::REQUEST_TIMEOUTS).increment(1);
     let ms = timeout.as_millis();
     tracing::warn!(timeout_ms = ms as u64, "request timed out");
@@ -80,7 +117,7 @@ struct StreamDeadline<B> {
     body: B,
     timeout: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    context: Option<RequestContext>,
+    context: Option<RequestFacts>,
     /// The request's span, for the log line (the body is polled outside it).
     span: tracing::Span,
     ended: bool,
@@ -112,5 +149,46 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for StreamDeadline<B> {
 
     fn is_end_stream(&self) -> bool {
         self.ended || self.body.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn work_past_the_deadline_is_dropped_for_a_timeout_error() {
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel::<()>();
+        let mut dropped = Some(dropped);
+        let inner = service_fn(move |_req: Request| {
+            // Sends when the work's future is dropped, never answers.
+            let guard = dropped.take().map(scopeguard_send);
+            async move {
+                let _guard = guard;
+                std::future::pending::<Result<Response, Infallible>>().await
+            }
+        });
+        let service = DeadlineLayer(Duration::from_millis(20)).layer(inner);
+        let answer = service
+            .oneshot(Request::post("/mcp").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::GATEWAY_TIMEOUT);
+        was_dropped.await.expect("the work was dropped");
+    }
+
+    /// Sends on `tx` when dropped.
+    fn scopeguard_send(tx: tokio::sync::oneshot::Sender<()>) -> impl Drop {
+        struct SendOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+        impl Drop for SendOnDrop {
+            fn drop(&mut self) {
+                if let Some(tx) = self.0.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        SendOnDrop(Some(tx))
     }
 }

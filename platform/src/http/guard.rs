@@ -7,16 +7,16 @@
 
 use std::sync::Arc;
 
+use super::Check;
+use crate::{
+    config::HttpSettings,
+    context::RequestFacts,
+    jsonrpc::{JsonRpcError, code},
+};
 use axum::{
     extract::Request,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-};
-
-use crate::{
-    config::HttpSettings,
-    context::RequestContext,
-    jsonrpc::{JsonRpcError, code},
 };
 
 #[derive(Debug, Clone)]
@@ -125,12 +125,19 @@ fn host_name(host: &str) -> &str {
     }
 }
 
+/// 403 for a request whose Host or Origin is not allowed.
+impl Check for OriginGuard {
+    fn check(&self, req: &Request) -> Option<Response> {
+        self.refusal(req)
+    }
+}
+
 impl OriginGuard {
     /// The JSON-RPC 403 for a request whose Host or Origin is not allowed.
     pub fn refusal(&self, req: &Request) -> Option<Response> {
         let forbidden = |message: String| {
             JsonRpcError::new(StatusCode::FORBIDDEN, code::INVALID_REQUEST, message)
-                .for_request(RequestContext::of(req.extensions()))
+                .for_request(RequestFacts::of(req.extensions()))
                 .into_response()
         };
         let host = req
@@ -176,6 +183,26 @@ mod tests {
         ])
         .unwrap();
         OriginGuard::new(&s.http)
+    }
+
+    #[tokio::test]
+    async fn the_layer_refuses_a_foreign_host_and_passes_an_allowed_one() {
+        use std::convert::Infallible;
+        use tower::{Layer as _, ServiceExt as _, service_fn};
+        let inner = service_fn(|_req: Request| async {
+            Ok::<_, Infallible>(StatusCode::ACCEPTED.into_response())
+        });
+        let service = super::super::CheckLayer::new(guard("mcp.example.com", "")).layer(inner);
+        let request = |host: &str| {
+            Request::post("/mcp")
+                .header(header::HOST, host)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let allowed = service.clone().oneshot(request("mcp.example.com")).await;
+        assert_eq!(allowed.unwrap().status(), StatusCode::ACCEPTED);
+        let foreign = service.oneshot(request("evil.com")).await.unwrap();
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (each in its own module; [`crate::stack`] puts them in order) and the health routes. Nothing
 //! here knows which protocol the endpoint behind it speaks, beyond answering in JSON-RPC.
 
+pub mod access_log;
 pub mod auth;
 pub mod body;
 pub mod budget;
@@ -10,21 +11,117 @@ pub mod deadline;
 pub mod guard;
 pub mod healthcheck;
 pub mod memory_limit;
-pub mod observe;
+pub mod post_only;
 pub mod rate_limit;
 pub mod refusals;
 pub mod request_id;
+pub mod route;
 pub mod sampled_log;
 pub mod server;
 pub mod shed;
 
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
 use axum::{
     Json,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, StatusCode, header},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
 };
+use futures::future::Either;
 use serde_json::json;
+use tower::{Layer, Service};
+
+/// The future of a layer that does work around its inner service's.
+pub type Handled = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The future of a layer that may refuse a request at once: its refusal, or its work around
+/// the inner service's.
+pub type Refusable<F> = Either<std::future::Ready<Result<Response, Infallible>>, F>;
+
+/// A layer's refusal.
+pub fn refused<F>(response: Response) -> Refusable<F> {
+    Either::Left(std::future::ready(Ok(response)))
+}
+
+/// A layer's pass: its work around the inner service's.
+pub fn passed<F>(work: F) -> Refusable<F> {
+    Either::Right(work)
+}
+
+/// A check a request must pass before the rest of the stack: the shed-free refusals (Host and
+/// Origin, the method, the caller's rate), each a [`CheckLayer`] of its own.
+pub trait Check: Send + Sync + 'static {
+    /// The answer instead of the inner service's, when the request fails the check.
+    fn check(&self, req: &Request) -> Option<Response>;
+}
+
+/// A [`Check`] as a layer, its state shared by every request.
+pub struct CheckLayer<C>(Arc<C>);
+
+impl<C> CheckLayer<C> {
+    pub fn new(check: C) -> Self {
+        Self(Arc::new(check))
+    }
+}
+
+impl<C> Clone for CheckLayer<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S, C> Layer<S> for CheckLayer<C> {
+    type Service = Checked<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Checked {
+            inner,
+            check: self.0.clone(),
+        }
+    }
+}
+
+pub struct Checked<S, C> {
+    inner: S,
+    check: Arc<C>,
+}
+
+impl<S: Clone, C> Clone for Checked<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            check: self.check.clone(),
+        }
+    }
+}
+
+impl<S, C> Service<Request> for Checked<S, C>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    C: Check,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Refusable<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match self.check.check(&req) {
+            Some(refusal) => refused(refusal),
+            None => passed(self.inner.call(req)),
+        }
+    }
+}
 
 pub use server::{Readiness, Server, shutdown_signal};
 

@@ -28,10 +28,10 @@ use governor::{
     state::{StateStore, keyed::ShrinkableKeyedStateStore},
 };
 
-use super::sampled_log::SampledLog;
+use super::{Check, sampled_log::SampledLog};
 use crate::{
     config::HttpSettings,
-    context::RequestContext,
+    context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
     telemetry::metrics::{labels, names, rate_limited},
 };
@@ -52,6 +52,13 @@ pub struct RateLimits {
     trusted_proxy_hops: usize,
     policy: HeaderValue,
     log: SampledLog,
+}
+
+/// 429 for a caller over its rate; after auth, whose principal names the caller.
+impl Check for RateLimits {
+    fn check(&self, req: &Request) -> Option<Response> {
+        self.refusal(req, RequestFacts::of(req.extensions()))
+    }
 }
 
 impl RateLimits {
@@ -79,14 +86,14 @@ impl RateLimits {
 
     /// The 429 to answer when the request's caller is over its rate. A request whose caller is
     /// unknown (no peer address: only in-process tests) passes.
-    pub fn refusal(&self, req: &Request, context: Option<&RequestContext>) -> Option<Response> {
+    pub fn refusal(&self, req: &Request, context: Option<&RequestFacts>) -> Option<Response> {
         let key = self.caller_key(req, context)?;
         let not_until = self.limiter.check_key(&key).err()?;
         let wait = not_until.wait_time_from(self.limiter.clock().now());
         Some(self.refuse(wait, context))
     }
 
-    fn refuse(&self, wait: Duration, context: Option<&RequestContext>) -> Response {
+    fn refuse(&self, wait: Duration, context: Option<&RequestFacts>) -> Response {
         metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => rate_limited::CALLER)
             .increment(1);
         self.log.record();
@@ -109,8 +116,8 @@ impl RateLimits {
         response
     }
 
-    fn caller_key(&self, req: &Request, context: Option<&RequestContext>) -> Option<u64> {
-        if let Some(principal) = context.and_then(RequestContext::principal) {
+    fn caller_key(&self, req: &Request, context: Option<&RequestFacts>) -> Option<u64> {
+        if let Some(principal) = context.and_then(RequestFacts::principal) {
             return Some(self.hasher.hash_one(("sub", principal.subject.as_str())));
         }
         let peer = req
@@ -258,6 +265,36 @@ mod tests {
         req.extensions_mut()
             .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
         req
+    }
+
+    #[tokio::test]
+    async fn the_layer_refuses_a_caller_over_its_rate_and_serves_another() {
+        use std::convert::Infallible;
+
+        use axum::response::IntoResponse as _;
+        use tower::{Layer as _, ServiceExt as _, service_fn};
+        let inner = service_fn(|_req: Request| async {
+            Ok::<_, Infallible>(StatusCode::ACCEPTED.into_response())
+        });
+        let limits = limits(&[
+            ("APP__HTTP__RATE_LIMIT_PER_SECOND", "1"),
+            ("APP__HTTP__RATE_LIMIT_BURST", "1"),
+        ]);
+        let service = crate::http::CheckLayer::new(limits).layer(inner);
+        let call = |peer: &'static str| service.clone().oneshot(from(peer, &[]));
+        assert_eq!(
+            call("10.0.0.1:1").await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+        let refused = call("10.0.0.1:2").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        for name in [header::RETRY_AFTER, RATE_LIMIT, RATE_LIMIT_POLICY] {
+            assert!(refused.headers().contains_key(&name), "{name}");
+        }
+        assert_eq!(
+            call("10.0.0.2:1").await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
     }
 
     #[test]

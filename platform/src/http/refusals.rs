@@ -1,28 +1,77 @@
-//! The edge of the stack (applied by the observe layer to every answer): any refusal that is not
+//! The JSON-RPC edge of the stack ([`JsonRpcEdge`], around every route): any refusal that is not
 //! JSON yet (a stock layer's plain 413 or 500, rmcp's plain-text transport errors, an unknown
 //! route) becomes a JSON-RPC error body with the request's ids, so every client gets an answer it
 //! can parse and quote. The layers that know their JSON-RPC error code answer in JSON-RPC
 //! themselves and pass through untouched.
 
-use std::any::Any;
+use std::{
+    any::Any,
+    convert::Infallible,
+    task::{Context, Poll},
+};
 
 use axum::{
     body::Body,
+    extract::Request,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
+use tower::{Layer, Service};
 
 use crate::{
-    context::RequestContext,
+    context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
 };
+
+/// Puts every refusal in JSON-RPC ([`JsonRpcEdge`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonRpcEdgeLayer;
+
+impl<S> Layer<S> for JsonRpcEdgeLayer {
+    type Service = JsonRpcEdge<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        JsonRpcEdge { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JsonRpcEdge<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request> for JsonRpcEdge<S>
+where
+    S: Service<Request, Response = Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = super::Handled;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let facts = RequestFacts::of(req.extensions()).cloned();
+        let handled = self.inner.call(req);
+        Box::pin(async move {
+            let response = handled.await?.map(Body::new);
+            Ok(as_json_rpc(response, facts.as_ref()).await)
+        })
+    }
+}
 
 /// Longest plain-text error worth reading back into a JSON-RPC message.
 const MAX_ERROR_TEXT: usize = 4096;
 
 /// `response` as a JSON-RPC error when it is a refusal that is not JSON yet; else unchanged.
-pub async fn as_json_rpc(response: Response, context: Option<&RequestContext>) -> Response {
+pub async fn as_json_rpc(response: Response, context: Option<&RequestFacts>) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || super::is_json(response.headers())
     {
@@ -85,4 +134,42 @@ pub fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         "internal error while handling the request",
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_edge_turns_a_plain_refusal_into_json_rpc_and_passes_the_rest() {
+        let inner = service_fn(|req: Request| async move {
+            Ok::<_, Infallible>(match req.uri().path() {
+                "/plain" => (StatusCode::PAYLOAD_TOO_LARGE, "too big").into_response(),
+                _ => (StatusCode::OK, "fine").into_response(),
+            })
+        });
+        let service = JsonRpcEdgeLayer.layer(inner);
+        let call = |path: &str| {
+            service
+                .clone()
+                .oneshot(Request::post(path).body(Body::empty()).unwrap())
+        };
+        let refused = call("/plain").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(super::super::is_json(refused.headers()));
+        let body = axum::body::to_bytes(refused.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], code::INVALID_REQUEST);
+        assert_eq!(body["error"]["message"], "too big");
+
+        let passed = call("/ok").await.unwrap();
+        let body = axum::body::to_bytes(passed.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"fine");
+    }
 }

@@ -2,7 +2,11 @@
 //! (never a growing queue). Hand-written: tower's `ConcurrencyLimit` releases its permit when the
 //! response head leaves, but an event stream is still in flight until its last byte.
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     body::Body,
@@ -11,43 +15,76 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service};
 
 use super::body::Guarded;
 use crate::{
-    context::RequestContext,
+    context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
     telemetry::metrics::{labels, names, shed},
 };
 
-/// Requests allowed in flight.
+/// Requests allowed in flight, shared by every request of the route ([`Shed`]).
 #[derive(Clone)]
-pub struct InFlight(Arc<Semaphore>);
+pub struct ShedLayer(Arc<Semaphore>);
 
-impl InFlight {
+impl ShedLayer {
     pub fn new(max_in_flight: usize) -> Self {
         Self(Arc::new(Semaphore::new(max_in_flight)))
     }
 }
 
-impl InFlight {
-    /// A permit for one more request, unless `max_in_flight` are in flight already.
-    pub fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.0.clone().try_acquire_owned().ok()
+impl<S> Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Shed {
+            inner,
+            in_flight: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Shed<S> {
+    inner: S,
+    in_flight: Arc<Semaphore>,
+}
+
+impl<S> Service<Request> for Shed<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = super::Refusable<super::Handled>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return super::refused(overloaded(&req));
+        };
+        let handled = self.inner.call(req);
+        super::passed(Box::pin(async move { Ok(hold(handled.await?, permit)) }))
     }
 }
 
 /// The answer to a request shed for too many in flight: 503 with `Retry-After`.
-pub fn overloaded(req: &Request) -> Response {
+fn overloaded(req: &Request) -> Response {
     metrics::counter!(names::SHED_REQUESTS, labels::REASON => shed::IN_FLIGHT).increment(1);
     tracing::warn!("shed request: too many requests in flight");
     retry_shortly(
         "server overloaded: too many requests in flight, retry shortly",
-        RequestContext::of(req.extensions()),
+        RequestFacts::of(req.extensions()),
     )
 }
 
 /// Every shed's answer: 503, a JSON-RPC overload error, `Retry-After: 1`.
-pub fn retry_shortly(message: &'static str, context: Option<&RequestContext>) -> Response {
+pub fn retry_shortly(message: &'static str, context: Option<&RequestFacts>) -> Response {
     let mut response = JsonRpcError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         code::SERVER_OVERLOADED,
@@ -62,6 +99,30 @@ pub fn retry_shortly(message: &'static str, context: Option<&RequestContext>) ->
 }
 
 /// The permit lives until the response body has been sent (streams included).
-pub fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
+fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
     response.map(|body| Body::new(Guarded::new(body, permit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_over_the_limit_is_shed_until_a_response_body_is_done() {
+        let inner =
+            service_fn(|_req: Request| async { Ok::<_, Infallible>("pong".into_response()) });
+        let service = ShedLayer::new(1).layer(inner);
+        let request = || Request::post("/mcp").body(Body::empty()).unwrap();
+        let held = service.clone().oneshot(request()).await.unwrap();
+        assert_eq!(held.status(), StatusCode::OK);
+        let shed = service.clone().oneshot(request()).await.unwrap();
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
+        // The permit is the first response body's: sent, it admits the next request.
+        axum::body::to_bytes(held.into_body(), 64).await.unwrap();
+        let admitted = service.oneshot(request()).await.unwrap();
+        assert_eq!(admitted.status(), StatusCode::OK);
+    }
 }

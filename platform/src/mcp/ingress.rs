@@ -27,11 +27,11 @@ use super::{
     observe::{Observed, Operation},
 };
 use crate::{
-    context::RequestContext,
+    context::RequestFacts,
     http::{body::Guarded, is_event_stream, is_json, refusals},
     jsonrpc::{JsonRpcError, code},
     telemetry::{
-        Tracing,
+        ServerSpans,
         metrics::{HistogramSeries, names},
     },
 };
@@ -44,7 +44,7 @@ pub(super) struct Ingress<S> {
     inner: S,
     max_body_bytes: usize,
     tool_known: ToolLookup,
-    tracing: Tracing,
+    spans: ServerSpans,
     /// `mcp.server.operation.duration`.
     durations: Arc<HistogramSeries>,
 }
@@ -54,13 +54,13 @@ impl<S> Ingress<S> {
         inner: S,
         max_body_bytes: usize,
         tool_known: ToolLookup,
-        tracing: Tracing,
+        spans: ServerSpans,
     ) -> Self {
         Self {
             inner,
             max_body_bytes,
             tool_known,
-            tracing,
+            spans,
             durations: Arc::new(HistogramSeries::new(names::MCP_OPERATION_DURATION)),
         }
     }
@@ -92,7 +92,7 @@ where
     B: http_body::Body<Data = Bytes, Error = Infallible> + Send + Unpin + 'static,
 {
     async fn handle(mut self, req: Request) -> Response {
-        let Some(context) = RequestContext::of(req.extensions()).cloned() else {
+        let Some(facts) = RequestFacts::of(req.extensions()).cloned() else {
             // Only reachable by mounting the endpoint outside the platform's stack.
             return JsonRpcError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,7 +103,7 @@ where
         };
         let reject = |err: JsonRpcError| -> Response {
             tracing::info!(status = err.status.as_u16(), code = err.code, error = %err.message, "rejected MCP request");
-            err.for_request(Some(&context)).into_response()
+            err.for_request(Some(&facts)).into_response()
         };
         let (parts, bytes) = match read_body(req, self.max_body_bytes).await {
             Ok(read) => read,
@@ -114,17 +114,16 @@ where
             Err(err) => return reject(err),
         };
         if let Some(id) = &info.id {
-            context.set_jsonrpc_id(id.clone());
+            facts.set_jsonrpc_id(id.clone());
         }
         if let Err(err) = check_protocol_version(&parts.headers) {
             return reject(err);
         }
 
         let durations = self.durations.clone();
-        let mut operation =
-            Operation::start(info, &context, &self.tracing, durations, &parts, |tool| {
-                (self.tool_known)(tool)
-            });
+        let mut operation = Operation::start(info, &facts, &self.spans, durations, |tool| {
+            (self.tool_known)(tool)
+        });
         let span = operation.span.clone();
         let request = Request::from_parts(parts, Body::from(bytes));
         let response = match self.inner.call(request).instrument(span).await {
@@ -162,7 +161,7 @@ where
         let bytes = match refusal {
             Some(refusal) => {
                 parts.headers.remove(header::CONTENT_LENGTH);
-                let body = refusal.with_request_id(Some(context.request_id())).body();
+                let body = refusal.with_request_id(Some(facts.request_id())).body();
                 serde_json::to_vec(&body).map_or(bytes, Bytes::from)
             }
             None => bytes,

@@ -4,6 +4,7 @@
 //! [`endpoint`] serves any rmcp [`ServerHandler`]; [`McpServer`] is the handler most services
 //! want: a set of tools (and optionally prompts) over shared state.
 
+mod caller;
 mod envelope;
 mod ingress;
 mod observe;
@@ -24,6 +25,7 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
+pub use caller::Caller;
 pub use server::McpServer;
 
 /// The envelope reader, for the fuzz targets in `platform/fuzz/`; not an API.
@@ -33,7 +35,7 @@ pub mod fuzzing {
     pub use super::envelope::{McpRequestInfo, check_protocol_version, read_envelope};
 }
 
-use crate::telemetry::Tracing;
+use crate::telemetry::ServerSpans;
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -60,7 +62,7 @@ pub struct EndpointOptions {
     pub max_body_bytes: usize,
     /// Cancelled once the drain is over: ends any stream still open.
     pub shutdown: CancellationToken,
-    pub tracing: Tracing,
+    pub spans: ServerSpans,
 }
 
 /// The `POST /mcp` service for `handler`, shared (not rebuilt) across requests.
@@ -92,5 +94,5 @@ where
         Arc::new(NeverSessionManager::default()),
         config,
     );
-    ingress::Ingress::new(rmcp, options.max_body_bytes, tool_known, options.tracing)
+    ingress::Ingress::new(rmcp, options.max_body_bytes, tool_known, options.spans)
 }

@@ -3,6 +3,7 @@
 //! later is traced and measured without doing anything.
 
 use std::{
+    borrow::Cow,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -23,17 +24,14 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, envelope::McpRequestInfo};
 use crate::{
-    context::{RequestContext, RpcSummary},
-    http::observe::http_attributes,
+    context::{Outcome, RequestFacts, RpcSummary, SpanStart},
     telemetry::{
-        self, Tracing,
+        self, ServerSpans,
         logs::SERVER_SPAN_TARGET,
         metrics::{HistogramSeries, labels},
         semconv,
     },
 };
-
-const INTERNAL_ERROR: &str = "-32603";
 
 /// Method names from the MCP specifications; anything else is labelled `_OTHER`.
 const KNOWN_METHODS: &[&str] = &[
@@ -72,7 +70,9 @@ pub(super) struct Operation {
     tool_label: Option<String>,
     /// A version we speak, or `_OTHER`: the caller chooses it (`_meta`), so it is bounded.
     protocol_version: Option<&'static str>,
-    context: RequestContext,
+    facts: RequestFacts,
+    /// Decided by the first message answering the request (or a refusal).
+    outcome: Option<Outcome>,
     /// Whether the whole response was seen; dropped before, the operation was cancelled.
     complete: bool,
     durations: Arc<HistogramSeries>,
@@ -82,13 +82,12 @@ impl Operation {
     /// Opens the request's server span (one per request: X-Ray draws one node per request). Its
     /// parent is the caller's `_meta.traceparent` when there is one (the MCP convention), with a
     /// link to the HTTP `traceparent`; else the HTTP `traceparent`. It carries the HTTP
-    /// attributes too, so no separate transport span is made.
+    /// attributes too (made by the access layer), so no separate transport span is made.
     pub(super) fn start(
         info: McpRequestInfo,
-        context: &RequestContext,
-        tracing: &Tracing,
+        facts: &RequestFacts,
+        spans: &ServerSpans,
         durations: Arc<HistogramSeries>,
-        request: &http::request::Parts,
         tool_known: impl FnOnce(&str) -> bool,
     ) -> Self {
         let method = info.method.as_deref().unwrap_or("");
@@ -99,9 +98,17 @@ impl Operation {
         let protocol_version = info.protocol_version.as_deref().map(protocol_version_label);
         // While spans are exported: the MCP span, a `tracing` span the handler's futures run in
         // (rmcp's tasks too), so every span opened below it is its child.
-        let span = match tracing.0 {
+        let span = match spans.0 {
             Some(_) => {
-                let http = telemetry::context_from_headers(&request.headers);
+                let SpanStart {
+                    parent: http,
+                    http_attributes,
+                    ..
+                } = facts.take_span_start().unwrap_or_else(|| SpanStart {
+                    parent: opentelemetry::Context::new(),
+                    start: std::time::SystemTime::now(),
+                    http_attributes: Vec::new(),
+                });
                 let meta = info
                     .traceparent
                     .as_deref()
@@ -126,16 +133,9 @@ impl Operation {
                 };
                 let _ = span.set_parent(parent);
                 let mut attributes = mcp_attributes(&info, method, target, protocol_version);
-                attributes.extend(http_attributes(
-                    &request.method,
-                    &request.uri,
-                    Some(super::MCP_PATH),
-                    request.version,
-                    &request.headers,
-                    &request.extensions,
-                    context.request_id(),
-                ));
-                if let Some(principal) = context.principal() {
+                attributes.extend(http_attributes);
+                attributes.push(KeyValue::new(semconv::HTTP_ROUTE, super::MCP_PATH));
+                if let Some(principal) = facts.principal() {
                     attributes.push(KeyValue::new(
                         semconv::ENDUSER_ID,
                         principal.subject.clone(),
@@ -152,7 +152,7 @@ impl Operation {
             .then(|| span.context())
             .filter(|cx| cx.span().span_context().is_valid());
         if let Some(trace) = &trace {
-            context.set_trace(trace.clone());
+            facts.set_server_span(trace.clone());
         }
         let method_label = KNOWN_METHODS
             .iter()
@@ -164,7 +164,7 @@ impl Operation {
             ("tools/call", _) => Some(semconv::OTHER.to_owned()),
             _ => None,
         };
-        context.set_rpc(RpcSummary {
+        facts.set_rpc(RpcSummary {
             method: info.method,
             target: target.map(str::to_owned),
         });
@@ -175,15 +175,16 @@ impl Operation {
             method_label,
             tool_label,
             protocol_version,
-            context: context.clone(),
+            facts: facts.clone(),
+            outcome: None,
             complete: false,
             durations,
         }
     }
 
     /// A refusal that has only an HTTP status (its JSON-RPC code from the edge's mapping).
-    pub(super) fn refused(&self, code: i64) {
-        self.record_outcome(code.to_string(), None);
+    pub(super) fn refused(&mut self, code: i64) {
+        self.record_outcome(Outcome::Error(code), None);
     }
 
     /// The HTTP status the request is answered with, on the request's server span.
@@ -202,53 +203,62 @@ impl Operation {
     }
 
     /// Looks at one response message; the first one answering our request decides the outcome.
-    fn inspect(&self, message: &Outcome) {
-        if self.context.rpc_error().is_some() || message.id.as_ref() != self.context.jsonrpc_id() {
+    fn inspect(&mut self, message: &Answer) {
+        if self.outcome.is_some() || message.id.as_ref() != self.facts.jsonrpc_id() {
             return;
         }
         match (&message.error, &message.result) {
-            (Some(error), _) => self.record_outcome(error.code.to_string(), Some(&error.message)),
-            (None, Some(OutcomeResult { is_error: true })) => {
-                self.record_outcome(semconv::TOOL_ERROR.to_owned(), Some(""))
+            (Some(error), _) => {
+                self.record_outcome(Outcome::Error(error.code), Some(&error.message))
             }
-            _ => self.record_outcome(String::new(), None),
+            (None, Some(AnswerResult { is_error: true })) => {
+                self.record_outcome(Outcome::ToolError, Some(""))
+            }
+            _ => self.record_outcome(Outcome::Success, None),
         };
     }
 
-    /// Records the outcome once: an error type (a JSON-RPC code with its `message`, or
-    /// `tool_error`), empty for success.
-    fn record_outcome(&self, error_type: String, message: Option<&str>) {
-        if let Some(trace) = &self.trace
-            && !error_type.is_empty()
-            && self.context.rpc_error().is_none()
-        {
-            let span = trace.span();
-            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
-            if error_type != semconv::TOOL_ERROR {
-                span.set_attribute(KeyValue::new(
-                    semconv::RPC_RESPONSE_STATUS_CODE,
-                    error_type.clone(),
-                ));
-            }
-            span.set_status(Status::error(message.unwrap_or_default().to_owned()));
+    /// Records the outcome, once: on the span now, in the request's facts when the operation is
+    /// over.
+    fn record_outcome(&mut self, outcome: Outcome, message: Option<&str>) {
+        if self.outcome.is_some() {
+            return;
         }
-        self.context.set_rpc_error(error_type);
+        self.outcome = Some(outcome);
+        let (Some(trace), Some(error_type)) = (&self.trace, semconv::outcome_error_type(outcome))
+        else {
+            return;
+        };
+        let span = trace.span();
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.to_string()));
+        if let Outcome::Error(code) = outcome {
+            span.set_attribute(KeyValue::new(
+                semconv::RPC_RESPONSE_STATUS_CODE,
+                code.to_string(),
+            ));
+        }
+        span.set_status(Status::error(message.unwrap_or_default().to_owned()));
     }
 
-    /// Reads the messages in one body chunk: a JSON body, or SSE `data:` lines.
-    pub(super) fn inspect_chunk(&self, chunk: &[u8], sse: bool) {
-        if self.context.rpc_error().is_some() {
+    /// Reads the messages in one body chunk: a JSON body, or SSE `data:` lines. A handler that
+    /// reported a plain success spares the reading.
+    pub(super) fn inspect_chunk(&mut self, chunk: &[u8], sse: bool) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if self.facts.handler_succeeded() {
+            self.record_outcome(Outcome::Success, None);
             return;
         }
         if !sse {
-            if let Ok(message) = serde_json::from_slice::<Outcome>(chunk) {
+            if let Ok(message) = serde_json::from_slice::<Answer>(chunk) {
                 self.inspect(&message);
             }
             return;
         }
         for line in chunk.split(|b| *b == b'\n') {
             if let Some(data) = line.strip_prefix(b"data:")
-                && let Ok(message) = serde_json::from_slice::<Outcome>(data)
+                && let Ok(message) = serde_json::from_slice::<Answer>(data)
             {
                 self.inspect(&message);
             }
@@ -257,40 +267,40 @@ impl Operation {
 
     /// Whether the answer was a JSON-RPC internal error (a server fault).
     pub(super) fn internal_error(&self) -> bool {
-        self.context.rpc_error() == Some(INTERNAL_ERROR)
+        self.outcome == Some(Outcome::Error(crate::jsonrpc::code::INTERNAL_ERROR))
     }
 }
 
 /// Just what decides the outcome of a response message; everything else is skipped unparsed.
 #[derive(Deserialize)]
-struct Outcome {
+struct Answer {
     #[serde(default)]
     id: Option<Value>,
     #[serde(default)]
-    error: Option<OutcomeError>,
+    error: Option<AnswerError>,
     #[serde(default)]
-    result: Option<OutcomeResult>,
+    result: Option<AnswerResult>,
 }
 
 #[derive(Deserialize)]
-struct OutcomeError {
+struct AnswerError {
     code: i64,
     #[serde(default)]
     message: String,
 }
 
 #[derive(Deserialize)]
-struct OutcomeResult {
+struct AnswerResult {
     #[serde(default, rename = "isError")]
     is_error: bool,
 }
 
 impl Drop for Operation {
     fn drop(&mut self) {
-        let error_type = match self.context.rpc_error() {
-            Some(error_type) => Some(error_type).filter(|e| !e.is_empty()),
+        let error_type = match self.outcome {
+            Some(outcome) => semconv::outcome_error_type(outcome),
             None if self.complete => None,
-            None => Some(semconv::CANCELLED),
+            None => Some(Cow::Borrowed(semconv::CANCELLED)),
         };
         self.durations.record(
             [
@@ -300,16 +310,21 @@ impl Drop for Operation {
                     .map(|tool| Label::new(labels::GEN_AI_TOOL_NAME, tool)),
                 self.protocol_version
                     .map(|version| Label::new(labels::MCP_PROTOCOL_VERSION, version)),
-                error_type.map(|error| Label::new(labels::ERROR_TYPE, error.to_owned())),
+                error_type
+                    .clone()
+                    .map(|error| Label::new(labels::ERROR_TYPE, error)),
             ],
             self.started.elapsed().as_secs_f64(),
         );
         if let Some(trace) = &self.trace {
             let span = trace.span();
-            if error_type == Some(semconv::CANCELLED) {
+            if self.outcome.is_none() && !self.complete {
                 span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, semconv::CANCELLED));
             }
             span.end();
+        }
+        if let Some(outcome) = self.outcome {
+            self.facts.set_outcome(outcome);
         }
     }
 }

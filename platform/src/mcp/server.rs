@@ -22,7 +22,7 @@ use rmcp::{
 };
 
 use super::{SUPPORTED_PROTOCOL_VERSIONS, schema, validate};
-use crate::{http::refusals::panic_message, identity::Service};
+use crate::{context::RequestFacts, http::refusals::panic_message, identity::Service};
 
 /// How long clients may cache `tools/list` and `prompts/list` (2026-07-28 `ttlMs`): the lists only
 /// change with a deployment.
@@ -92,13 +92,12 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 }
 
-/// The platform's context of the HTTP request carrying this one.
-fn request_context(context: &RequestContext<RoleServer>) -> Option<crate::context::RequestContext> {
+/// The facts of the HTTP request carrying this one.
+pub(super) fn request_facts(context: &RequestContext<RoleServer>) -> Option<&RequestFacts> {
     context
         .extensions
         .get::<http::request::Parts>()
-        .and_then(|parts| crate::context::RequestContext::of(&parts.extensions))
-        .cloned()
+        .and_then(|parts| RequestFacts::of(&parts.extensions))
 }
 
 /// Runs a tool's or a prompt's (`kind` `name`) future. rmcp runs it in a task of its own, in the
@@ -112,7 +111,7 @@ fn request_context(context: &RequestContext<RoleServer>) -> Option<crate::contex
 async fn run_guarded<T>(
     kind: &str,
     name: &str,
-    request: Option<crate::context::RequestContext>,
+    request: Option<RequestFacts>,
     cancelled: CancellationToken,
     succeeded: impl FnOnce(&T) -> bool,
     call: impl Future<Output = Result<T, ErrorData>>,
@@ -135,8 +134,7 @@ async fn run_guarded<T>(
     if let (Some(request), Ok(result)) = (&request, &outcome)
         && succeeded(result)
     {
-        // An empty outcome is a success (see `RequestContext::rpc_error`).
-        request.set_rpc_error(String::new());
+        request.set_handler_succeeded();
     }
     outcome
 }
@@ -169,7 +167,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
     ) -> Result<CallToolResponse, ErrorData> {
         let invalid = self.input_schemas.check(&mut request).err();
         let tool = request.name.clone();
-        let request_context = request_context(&context);
+        let facts = request_facts(&context).cloned();
         let cancelled = context.ct.clone();
         let call = self
             .tools
@@ -182,7 +180,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
             };
             result.is_error != Some(true)
         };
-        run_guarded("tool", &tool, request_context, cancelled, succeeded, call).await
+        run_guarded("tool", &tool, facts, cancelled, succeeded, call).await
     }
 
     async fn list_tools(
@@ -226,7 +224,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let request_context = request_context(&context);
+        let facts = request_facts(&context).cloned();
         let cancelled = context.ct.clone();
         let ctx = rmcp::handler::server::prompt::PromptContext::new(
             &self.state,
@@ -236,15 +234,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         );
         let prompt = ctx.name.clone();
         let prompt_call = self.prompts.get_prompt(ctx);
-        run_guarded(
-            "prompt",
-            &prompt,
-            request_context,
-            cancelled,
-            |_| true,
-            prompt_call,
-        )
-        .await
+        run_guarded("prompt", &prompt, facts, cancelled, |_| true, prompt_call).await
     }
 }
 

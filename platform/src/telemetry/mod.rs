@@ -1,6 +1,6 @@
 //! Logs, metrics and traces. [`Telemetry::init`] builds them from the settings and the standard
 //! `OTEL_*` variables and installs them as the process's (`main` does this once); the stack is
-//! handed the tracer ([`Tracing`]) rather than reaching for a global, so tests can pass an
+//! handed the tracer ([`ServerSpans`]) rather than reaching for a global, so tests can pass an
 //! in-memory exporter, a local metrics recorder and their own log writer.
 
 pub mod ecs;
@@ -33,12 +33,12 @@ use crate::{
 
 const DEFAULT_ENVIRONMENT: &str = "local";
 
-/// The tracer the stack makes its spans with: `None` while spans are not exported (then no
-/// span is made at all).
+/// What makes the requests' server spans: a tracer while spans are exported, else `None` (then
+/// no span is made at all).
 #[derive(Debug, Clone, Default)]
-pub struct Tracing(pub Option<SdkTracer>);
+pub struct ServerSpans(pub Option<SdkTracer>);
 
-impl Tracing {
+impl ServerSpans {
     /// A tracer of `provider`, named for the service.
     pub fn new(service: &Service, provider: &SdkTracerProvider) -> Self {
         Self(Some(provider.tracer(service.name)))
@@ -49,10 +49,7 @@ impl Tracing {
     /// holds it; its owner sets the outcome attributes and ends it. For the HTTP server span of a
     /// request refused before the MCP layer, made once the answer is known: nothing runs inside
     /// it, so the OpenTelemetry API serves (the MCP span is a `tracing` span, see `mcp::observe`).
-    pub fn start_server_span(
-        &self,
-        span: impl FnOnce() -> (Context, SpanBuilder),
-    ) -> Option<Context> {
+    pub fn start(&self, span: impl FnOnce() -> (Context, SpanBuilder)) -> Option<Context> {
         let tracer = self.0.as_ref()?;
         let (parent, span) = span();
         let span = span
@@ -66,7 +63,7 @@ impl Tracing {
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
     logs: logs::LogGuard,
-    pub tracing: Tracing,
+    pub spans: ServerSpans,
     pub metrics: Metrics,
     pub export: TraceExport,
 }
@@ -84,9 +81,9 @@ impl Telemetry {
         let export = traces::export_from_env(&env)?;
         opentelemetry::global::set_text_map_propagator(traces::propagator_from_env(&env)?);
         let provider = traces::provider(&export, resource(service, task));
-        let tracing = match &provider {
-            Some(provider) => Tracing::new(service, provider),
-            None => Tracing::default(),
+        let spans = match &provider {
+            Some(provider) => ServerSpans::new(service, provider),
+            None => ServerSpans::default(),
         };
         let format = settings
             .log
@@ -96,25 +93,25 @@ impl Telemetry {
             } else {
                 LogFormat::Json
             });
-        let spans = settings.traces.level.as_str();
+        let exported = settings.traces.level.as_str();
         let (log_layer, logs) = logs::layer(
             format,
             &settings.log.level,
-            tracing.0.is_some().then_some(spans),
+            spans.0.is_some().then_some(exported),
             std::io::stdout(),
         );
         let registry = tracing_subscriber::registry().with(log_layer);
         // No `Option` layer: a `None` layer claims interest in every callsite, which would create
         // every span of every dependency.
-        match &tracing.0 {
-            Some(tracer) => registry.with(logs::span_export(tracer, spans)).init(),
+        match &spans.0 {
+            Some(tracer) => registry.with(logs::span_export(tracer, exported)).init(),
             None => registry.init(),
         }
         let metrics = Metrics::install(service);
         Ok(Self {
             provider,
             logs,
-            tracing,
+            spans,
             metrics,
             export,
         })

@@ -1,6 +1,10 @@
 //! OpenTelemetry attribute names we use. Ours, not the semconv crate's: its MCP and GenAI
 //! constants are deprecated there (they moved to the GenAI conventions repository).
 
+use std::borrow::Cow;
+
+use crate::context::Outcome;
+
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 pub const SERVER_ADDRESS: &str = "server.address";
 pub const URL_FULL: &str = "url.full";
@@ -47,6 +51,15 @@ pub const AWS_ECS_TASK_REVISION: &str = "aws.ecs.task.revision";
 pub const AWS_ECS_LAUNCHTYPE: &str = "aws.ecs.launchtype";
 pub const AWS_LOG_GROUP_NAMES: &str = "aws.log.group.names";
 pub const AWS_LOG_STREAM_NAMES: &str = "aws.log.stream.names";
+
+/// The `error.type` of a JSON-RPC request's outcome: `None` for a success.
+pub fn outcome_error_type(outcome: Outcome) -> Option<Cow<'static, str>> {
+    match outcome {
+        Outcome::Success => None,
+        Outcome::ToolError => Some(Cow::Borrowed(TOOL_ERROR)),
+        Outcome::Error(code) => Some(Cow::Owned(code.to_string())),
+    }
+}
 
 /// `http.request.method`: methods outside the registered set become `_OTHER` (bounded values).
 pub fn known_method(method: &http::Method) -> &'static str {

@@ -1,11 +1,9 @@
 use std::{net::SocketAddr, sync::Arc};
 
-use mcp_platform::{
-    App, McpServer, RequestContext, RequestParts, Service, Settings, telemetry::Tracing,
-};
+use mcp_platform::{App, Caller, McpServer, Service, Settings, telemetry::ServerSpans};
 use rmcp::{
     ServerHandler,
-    handler::server::{common::Extension, wrapper::Parameters},
+    handler::server::wrapper::Parameters,
     model::{CallToolResult, ContentBlock},
     tool, tool_router,
 };
@@ -48,9 +46,8 @@ impl Probe {
     }
 
     #[tool(description = "The caller, as the auth layer found it.")]
-    async fn whoami(&self, Extension(request): Extension<RequestParts>) -> CallToolResult {
-        let principal = RequestContext::of(&request.extensions).and_then(RequestContext::principal);
-        let text = match principal {
+    async fn whoami(&self, caller: Caller) -> CallToolResult {
+        let text = match caller.principal {
             Some(p) => format!("subject={} scopes={}", p.subject, p.scopes.join(" ")),
             None => "anonymous (auth is off)".to_owned(),
         };
@@ -67,11 +64,11 @@ pub struct TestServer {
 impl TestServer {
     /// Serves the [`Probe`] tools with the embedded defaults plus `env` (ports are always 0).
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        Self::start_traced(env, Tracing::default()).await
+        Self::start_traced(env, ServerSpans::default()).await
     }
 
     /// The same, making its spans with `tracing`.
-    pub async fn start_traced(env: &[(&str, &str)], tracing: Tracing) -> Self {
+    pub async fn start_traced(env: &[(&str, &str)], tracing: ServerSpans) -> Self {
         let handler = McpServer::new(&SERVICE, Probe, Probe::tool_router());
         Self::start_handler_traced(&settings(env), Arc::new(handler), tracing).await
     }
@@ -81,13 +78,13 @@ impl TestServer {
         settings: &Settings,
         handler: Arc<H>,
     ) -> Self {
-        Self::start_handler_traced(settings, handler, Tracing::default()).await
+        Self::start_handler_traced(settings, handler, ServerSpans::default()).await
     }
 
     pub async fn start_handler_traced<H: ServerHandler + Send + Sync + 'static>(
         settings: &Settings,
         handler: Arc<H>,
-        tracing: Tracing,
+        tracing: ServerSpans,
     ) -> Self {
         let app = App::bind(settings, handler, axum::Router::new(), tracing, None)
             .await

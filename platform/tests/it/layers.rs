@@ -290,13 +290,13 @@ fn the_check_sees_a_cycle() {
 fn the_check_sees_an_upward_import() {
     let used = imports(
         "http::shed",
-        "use crate::{\n    context::RequestContext,\n    mcp::{McpServer, observe},\n};\nfn f() { crate::stack::x(); }",
+        "use crate::{\n    context::RequestFacts,\n    mcp::{McpServer, observe},\n};\nfn f() { crate::stack::x(); }",
         &layered_modules(),
     );
     assert_eq!(
         used.into_iter().collect::<Vec<_>>(),
         [
-            "context::RequestContext",
+            "context::RequestFacts",
             "mcp::McpServer",
             "mcp::observe",
             "stack::x"

@@ -1,13 +1,11 @@
 //! `whoami`: shows how a tool reads the caller's identity (set by the auth layer from the bearer
 //! token; anonymous when auth is off). The token itself never reaches tools.
 
+use mcp_platform::Caller;
 use rmcp::{
-    handler::server::common::Extension,
     model::{CallToolResult, ContentBlock},
     tool, tool_router,
 };
-
-use mcp_platform::RequestContext;
 
 use super::Toolbox;
 
@@ -22,12 +20,8 @@ impl Toolbox {
             open_world_hint = false
         )
     )]
-    async fn whoami(
-        &self,
-        Extension(request): Extension<mcp_platform::RequestParts>,
-    ) -> CallToolResult {
-        let principal = RequestContext::of(&request.extensions).and_then(RequestContext::principal);
-        let text = match principal {
+    async fn whoami(&self, caller: Caller) -> CallToolResult {
+        let text = match caller.principal {
             Some(p) => format!("subject={} scopes={}", p.subject, p.scopes.join(" ")),
             None => "anonymous (auth is off)".to_owned(),
         };

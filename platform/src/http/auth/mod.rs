@@ -7,17 +7,22 @@
 mod keys;
 mod token;
 
-use std::sync::Arc;
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     Json,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use jsonwebtoken::Validation;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, RwLock};
+use tower::{Layer, Service};
 
 use self::{
     keys::{JWKS_FETCH_TIMEOUT, Keys, read_jwks_file},
@@ -25,7 +30,7 @@ use self::{
 };
 use crate::{
     config::{AuthMode, AuthSettings},
-    context::{Principal, RequestContext},
+    context::{Principal, RequestFacts},
     jsonrpc::{JsonRpcError, code},
     telemetry::semconv,
 };
@@ -193,7 +198,7 @@ impl Authenticator {
     pub async fn admit(
         self: &Arc<Self>,
         headers: &HeaderMap,
-        context: Option<&RequestContext>,
+        context: Option<&RequestFacts>,
     ) -> Result<(), Response> {
         match self.authenticate(headers).await {
             Ok(principal) => {
@@ -219,6 +224,55 @@ impl Authenticator {
                 Err(response)
             }
         }
+    }
+}
+
+/// Admits only authenticated requests ([`Authenticate`]).
+#[derive(Clone)]
+pub struct AuthLayer(pub Arc<Authenticator>);
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            auth: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    auth: Arc<Authenticator>,
+}
+
+impl<S> Service<Request> for Authenticate<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = crate::http::Handled;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The one made ready is the one called (tower's rule), after the token is checked.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            let facts = RequestFacts::of(req.extensions()).cloned();
+            match auth.admit(req.headers(), facts.as_ref()).await {
+                Ok(()) => inner.call(req).await,
+                Err(refused) => Ok(refused),
+            }
+        })
     }
 }
 
