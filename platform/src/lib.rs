@@ -38,10 +38,9 @@ pub use reqwest;
 /// [`Secret::expose_secret`](secrecy::ExposeSecret::expose_secret) gives a secret's value.
 pub use secrecy::ExposeSecret;
 
-/// Makes [`Allocator`] return freed pages to the OS after 100 ms instead of 1 s. With 1,000 slow
-/// calls in flight (`just bench` B), peak RSS: 105 MiB at 1 s, 89 MiB at 100 ms (bare rmcp on the
-/// system allocator: 89.5), 87 MiB at 0 ms; page faults per request: 0.43, 0.48, 1.3 (perf stat).
-/// Harmless when a service installs another allocator.
+/// Makes [`Allocator`] return freed pages to the OS after 100 ms instead of 1 s: with many slow
+/// calls in flight the peak memory is then bare rmcp's, for few more page faults (measured in the
+/// README's performance section). Harmless when a service installs another allocator.
 pub fn return_freed_memory_sooner() {
     /// `mi_option_purge_delay` in `mimalloc.h` (the binding names no constant for it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

@@ -277,7 +277,7 @@ where
             },
             None => None,
         };
-        // Without it, small responses wait for the peer's delayed ACK (~40 ms each).
+        // Without it, small responses wait for the peer's delayed ACK.
         let _ = stream.set_nodelay(true);
         let service = app
             .clone()

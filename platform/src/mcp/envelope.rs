@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use super::SUPPORTED_PROTOCOL_VERSIONS;
 use crate::jsonrpc::{JsonRpcError, code};
 
-/// A name made once: looked up by a `&str`, a header name is parsed again on every request
-/// (~400 instructions, callgrind).
+/// A name made once: looked up by a `&str`, a header name is parsed again on every request.
 const PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 /// JSON-RPC error code for an unsupported protocol version (2026-07-28 `UnsupportedProtocolVersionError`).
 const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;

@@ -234,13 +234,13 @@ impl Metrics {
     }
 }
 
-/// The series of one histogram, by their labels. The `metrics` macros register a series on
-/// every record, hashing and looking up its whole key in the exporter (callgrind: ~2,500
-/// instructions a record, against ~900 here). Kept by the stack (not global), so a
-/// test's thread-local recorder gets its own series. Label values must be bounded.
+/// The series of one histogram, by their labels: the `metrics` macros register a series on
+/// every record, hashing and looking up its whole key in the exporter, which costs more (see the
+/// README's performance section). Kept by the stack (not global), so a test's thread-local
+/// recorder gets its own series. Label values must be bounded.
 pub struct HistogramSeries {
     name: &'static str,
-    /// foldhash: SipHash made each lookup cost ~1,500 instructions.
+    /// foldhash: SipHash made each lookup cost more than the rest of the record.
     series: RwLock<HashMap<SeriesLabels, Histogram, foldhash::fast::RandomState>>,
 }
 
