@@ -7,6 +7,7 @@
 mod envelope;
 mod ingress;
 mod observe;
+mod parse_cost;
 mod schema;
 mod server;
 mod validate;
@@ -33,7 +34,7 @@ pub mod fuzzing {
     pub use super::envelope::{McpRequestInfo, check_protocol_version, read_envelope};
 }
 
-use crate::telemetry::Tracing;
+use crate::{http::rate_limit::ToolRateLimits, telemetry::Tracing};
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -61,6 +62,9 @@ pub struct EndpointOptions {
     /// Cancelled once the drain is over: ends any stream still open.
     pub shutdown: CancellationToken,
     pub tracing: Tracing,
+    /// Per-caller limits of single tools (`http.tool_rate_limits`), checked once the tool's name
+    /// is read; `None`: none.
+    pub tool_rate_limits: Option<Arc<ToolRateLimits>>,
 }
 
 /// The `POST /mcp` service for `handler`, shared (not rebuilt) across requests.
@@ -92,5 +96,11 @@ where
         Arc::new(NeverSessionManager::default()),
         config,
     );
-    ingress::Ingress::new(rmcp, options.max_body_bytes, tool_known, options.tracing)
+    ingress::Ingress::new(
+        rmcp,
+        options.max_body_bytes,
+        tool_known,
+        options.tool_rate_limits,
+        options.tracing,
+    )
 }
