@@ -13,6 +13,7 @@ import json
 import os
 import re
 import resource
+import subprocess
 import threading
 import time
 import uuid
@@ -95,10 +96,10 @@ def app_memory_limit() -> int:
 
 
 @pytest.fixture
-def limited_server(tmp_path):
+def limited_server(tmp_path, request):
     """The release binary in a cgroup with the app's hard limit, configured as the task is (less
     what only ECS has: the ALB's address and X-Forwarded-For, the collector), its budget left to
-    what it finds in its cgroup."""
+    what it finds in its cgroup. Indirect parameters: more environment."""
     reason = cannot_make_memory_cgroups()
     if reason:
         pytest.skip(reason)
@@ -110,6 +111,7 @@ def limited_server(tmp_path):
                                                    "APP__HTTP__TRUSTED_PROXY_HOPS"}}
     env.update({"APP__LOG__LEVEL": "warn,mcp_platform::app=info", "APP__HTTP__RATE_LIMIT_PER_SECOND": "0",
                 "OTEL_SDK_DISABLED": "true"})
+    env.update(getattr(request, "param", {}))
     server = start_server(tmp_path, env, binary="/bin/sh",
                           args=["-c", f'echo $$ > {cgroup.procs} && exec "$0"', SERVER_BIN])
     try:
@@ -284,11 +286,93 @@ def test_large_answers_read_slowly_never_get_the_task_killed(limited_server):
     _assert_held(server, cgroup, limit, counts, pings, started)
 
 
+# --- JSON that parses into a tree many times its size ------------------------------------------
+
+def _tiny_objects_call(size: int) -> bytes:
+    """A `ping` call of `size` bytes whose `_meta` is `[{"":0},{"":0},...]`: parsed, ~47 times
+    its bytes, held while the call runs."""
+    head = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{},"_meta":{"pad":['
+    count = (size - len(head) - 4) // 7
+    return head + b",".join([b'{"":0}'] * count) + b"]}}}"
+
+
+async def _upload(port: int, body: bytes) -> tuple[str, dict]:
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(_head(port, len(body)) + body)
+        await writer.drain()
+        status, answer = await _read_status(reader)
+        writer.close()
+        return str(status), json.loads(answer)
+    except (ConnectionError, asyncio.IncompleteReadError, OSError) as e:
+        return type(e).__name__, {}
+
+
+@pytest.mark.parametrize("limited_server", [{"APP__TOOLS__PING__DELAY_MS": "3000"}], indirect=True)
+def test_json_that_parses_many_times_its_size_is_charged_for_its_tree(limited_server):
+    """24 bodies of 1 MB of tiny objects at once, each held by a slow call: up to ~1.1 GiB of
+    trees, beyond the app's 768 MiB (the binary before the charge was OOM-killed by it). Charged for
+    their trees, the ones that fit are served and the rest get the budget's 503 (none reset, never
+    OOM-killed), pings served beside them."""
+    server, cgroup, limit = limited_server
+    body = _tiny_objects_call(BODY_BYTES)
+    json.loads(body)
+    started = time.monotonic()
+
+    async def uploads():
+        return await asyncio.gather(*[_upload(server.port, body) for _ in range(24)])
+
+    pings = Pings(server.url)
+    thread = threading.Thread(target=pings.run)
+    thread.start()
+    try:
+        outcomes = asyncio.run(uploads())
+    finally:
+        pings.stop.set()
+        thread.join()
+    counts = {status: sum(1 for s, _ in outcomes if s == status) for status, _ in outcomes}
+    _assert_held(server, cgroup, limit, counts, pings.statuses, started)
+    assert counts.get("200", 0) > 0, counts
+    for refusal in (answer for status, answer in outcomes if status == "503"):
+        assert refusal["error"]["code"] == -32000 and refusal["id"] == 1 and refusal["error"]["data"]["requestId"]
+
+
+def test_json_too_intricate_for_the_whole_budget_gets_a_413_and_the_next_call_is_served(server_factory):
+    """A body whose tree could never fit (here a 2 MiB budget) is refused with 413, naming what to
+    change, counted; the service goes on serving."""
+    server = server_factory({"APP__HTTP__MEMORY_BUDGET_BYTES": str(2 * MIB)})
+    body = _tiny_objects_call(100_000)
+    answer = requests.post(server.url, data=body, timeout=10,
+                           headers={**HEADERS, "MCP-Protocol-Version": LEGACY})
+    assert answer.status_code == 413, answer.text
+    error = answer.json()
+    assert error["id"] == 1 and error["error"]["code"] == -32600, error
+    assert "fewer values" in error["error"]["message"] and error["error"]["data"]["requestId"]
+    # Plain text of the same size is served: only the tree's shape counts.
+    assert requests.post(server.url, data=_padded_to(100_000), timeout=10,
+                         headers={**HEADERS, "MCP-Protocol-Version": LEGACY}).status_code == 200
+    assert call_tool(server.url, "ping").status_code == 200
+    metrics = requests.get(server.metrics_url, timeout=5).text
+    assert re.search(r'http_server_shed_requests_total\{reason="json_expansion"\S*\s+1\b', metrics), metrics
+
+
 # --- per-caller rate limits --------------------------------------------------------------------
 
 def _call_as(server, caller: str, spoofed: str | None = None) -> requests.Response:
     forwarded = f"{spoofed}, {caller}" if spoofed else caller
     return call_tool(server.url, "ping", headers={"X-Forwarded-For": forwarded})
+
+
+def _first_refusal(responses: list, policy: str, burst: int) -> dict:
+    """The first 429 among `responses`: its headers name `policy` (a bucket of `burst`, refilled
+    at 1/s), its body is a JSON-RPC error quoting the request id; that body."""
+    refused = next(r for r in responses if r.status_code == 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Policy"] == f'"{policy}";q={burst};w={burst}'
+    assert re.fullmatch(rf'"{re.escape(policy)}";r=0;t=\d+', refused.headers["RateLimit"])
+    error = refused.json()
+    assert error["error"]["code"] == -32000 and error["error"]["data"]["requestId"] == refused.headers["x-request-id"]
+    return error
 
 
 def test_one_caller_over_its_rate_is_refused_while_another_is_served(server_factory):
@@ -301,12 +385,7 @@ def test_one_caller_over_its_rate_is_refused_while_another_is_served(server_fact
     served = sum(r.status_code == 200 for r in noisy)
     assert 20 <= served <= 20 + int(elapsed) + 1, (served, elapsed)
     assert [r.status_code for r in quiet] == [200] * 20, "the other caller's burst is whole"
-    refused = next(r for r in noisy if r.status_code == 429)
-    assert int(refused.headers["Retry-After"]) >= 1
-    assert refused.headers["RateLimit-Policy"] == '"caller";q=20;w=20'
-    assert re.fullmatch(r'"caller";r=0;t=\d+', refused.headers["RateLimit"])
-    error = refused.json()
-    assert error["error"]["code"] == -32000 and error["error"]["data"]["requestId"] == refused.headers["x-request-id"]
+    _first_refusal(noisy, "caller", 20)
     # Spoofed entries to the left of the ALB's do not buy a new bucket.
     spoofed = [_call_as(server, "198.51.100.7", spoofed=f"203.0.113.{n}") for n in range(10)]
     assert sum(r.status_code == 429 for r in spoofed) >= 10 - int(time.monotonic() - started) - 1
@@ -316,3 +395,44 @@ def test_one_caller_over_its_rate_is_refused_while_another_is_served(server_fact
     # One line a second at most, not one per refusal.
     lines = [l for l in server.log().splitlines() if "rate limited request" in l]
     assert 1 <= len(lines) <= int(time.monotonic() - started) + 1, len(lines)
+
+
+def test_one_tool_over_its_limit_is_refused_while_other_tools_and_callers_are_served(server_factory):
+    server = server_factory({"APP__HTTP__TOOL_RATE_LIMITS__ECHO__PER_SECOND": "1",
+                             "APP__HTTP__TOOL_RATE_LIMITS__ECHO__BURST": "5",
+                             "APP__HTTP__TRUSTED_PROXY_HOPS": "1"})
+
+    def call(tool: str, caller: str, modern: bool = False) -> requests.Response:
+        return call_tool(server.url, tool, {"text": "hi"} if tool == "echo" else {}, modern=modern,
+                         headers={"X-Forwarded-For": caller})
+
+    started = time.monotonic()
+    noisy = [call("echo", "198.51.100.7") for _ in range(20)]
+    # 2026-07-28 (the `Mcp-Name` header era) draws from the same bucket.
+    modern = [call("echo", "198.51.100.7", modern=True) for _ in range(5)]
+    pings = [call("ping", "198.51.100.7") for _ in range(20)]
+    other = [call("echo", "198.51.100.8") for _ in range(5)]
+    elapsed = time.monotonic() - started
+    served = sum(r.status_code == 200 for r in noisy + modern)
+    assert 5 <= served <= 5 + int(elapsed) + 1, (served, elapsed)
+    assert sum(r.status_code == 429 for r in modern) >= 5 - int(elapsed) - 1
+    assert [r.status_code for r in pings] == [200] * 20, "the caller's other tools are served"
+    assert [r.status_code for r in other] == [200] * 5, "another caller's bucket is whole"
+    error = _first_refusal(noisy, "tool.echo", 5)
+    assert isinstance(error["id"], int) and "tool echo" in error["error"]["message"], error
+    metrics = requests.get(server.metrics_url, timeout=5).text
+    limited = re.search(r'http_server_rate_limited_requests_total\{reason="tool"\S*\s+(\d+)', metrics)
+    assert int(limited.group(1)) == sum(r.status_code == 429 for r in noisy + modern)
+    assert re.search(r'http_server_rate_limited_requests_total\{reason="caller"\S*\s+0\b', metrics)
+    lines = [l for l in server.log().splitlines() if "rate limited calls of tool echo" in l]
+    assert 1 <= len(lines) <= int(time.monotonic() - started) + 1, len(lines)
+
+
+def test_a_limit_for_a_tool_the_service_lacks_stops_startup_with_one_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP__")}
+    env["APP__HTTP__TOOL_RATE_LIMITS__WETHER__PER_SECOND"] = "5"
+    proc = subprocess.run([SERVER_BIN], env=env, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 2, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "APP__HTTP__TOOL_RATE_LIMITS__WETHER" in lines[0], proc.stderr
+    assert "a tool this service serves" in lines[0], lines[0]

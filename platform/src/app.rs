@@ -17,6 +17,7 @@ use crate::{
         auth::Authenticator,
         healthcheck,
         memory_limit::{BudgetChoice, MemoryLimit},
+        rate_limit::ToolRateLimits,
         shutdown_signal,
     },
     identity::Service,
@@ -52,6 +53,11 @@ impl App {
         let auth = Authenticator::from_settings(&settings.auth)
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // The tools are built: a limit for a tool the service does not serve is a mistake.
+        let tool_rate_limits =
+            ToolRateLimits::new(&settings.http, |tool| handler.get_tool(tool).is_some())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+                .map(Arc::new);
         let server = Server::bind(settings)?;
         let mcp_shutdown = CancellationToken::new();
         let endpoint = mcp::endpoint(
@@ -60,6 +66,7 @@ impl App {
                 max_body_bytes: settings.http.max_body_bytes,
                 shutdown: mcp_shutdown.clone(),
                 spans: spans.clone(),
+                tool_rate_limits,
             },
         );
         let readiness = Readiness::default();

@@ -181,6 +181,7 @@ pub fn stack(env: &[(&str, &str)]) -> stack::PublicService {
             max_body_bytes: settings.http.max_body_bytes,
             shutdown: Default::default(),
             spans: ServerSpans::default(),
+            tool_rate_limits: None,
         },
     );
     stack::public_service(

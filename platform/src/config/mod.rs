@@ -128,8 +128,19 @@ impl<T> Settings<T> {
         if let Some(bytes) = self.http.memory_budget_bytes {
             positive("http.memory_budget_bytes", bytes)?;
         }
+        for (tool, limit) in &self.http.tool_rate_limits {
+            positive(
+                &format!("http.tool_rate_limits.{tool}.per_second"),
+                limit.per_second.into(),
+            )?;
+            if let Some(burst) = limit.burst {
+                positive(&format!("http.tool_rate_limits.{tool}.burst"), burst.into())?;
+            }
+        }
         if self.http.rate_limit_per_second > 0 {
             positive("http.rate_limit_burst", self.http.rate_limit_burst.into())?;
+        }
+        if self.http.rate_limit_per_second > 0 || !self.http.tool_rate_limits.is_empty() {
             at_most(
                 "http.rate_limit_max_callers",
                 self.http.rate_limit_max_callers as u64,

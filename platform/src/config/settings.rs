@@ -1,6 +1,6 @@
 //! The platform's settings, as the embedded defaults (`config/default.toml`) document them.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Deserializer};
 
@@ -47,6 +47,25 @@ pub struct HttpSettings {
     pub rate_limit_max_callers: usize,
     /// Proxies in front that append to `X-Forwarded-For` (1 behind the ALB); 0: none.
     pub trusted_proxy_hops: usize,
+    /// Per-caller limits of single tools, by tool name (`[http.tool_rate_limits.<tool>]`).
+    #[serde(default)]
+    pub tool_rate_limits: BTreeMap<String, ToolRateLimit>,
+}
+
+/// One tool's limit per caller, per task: `tools/call`s of it a second, and at once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRateLimit {
+    pub per_second: u32,
+    /// The bucket's size; unset: one second's worth (`per_second`).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl ToolRateLimit {
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.per_second)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -138,7 +138,7 @@ impl MemoryBudget {
     /// Charges `req`'s body (its `Content-Length` before a byte is read, else each frame as it
     /// arrives) and gives the request back with its charge, to hold to the answer's last byte; a
     /// body that does not fit gets the 503 instead.
-    fn admit(self: &Arc<Self>, req: Request) -> Admission {
+    fn admit(self: &Arc<Self>, mut req: Request) -> Admission {
         let charge = Charge(Arc::new(Held {
             budget: self.clone(),
             bytes: AtomicU64::new(0),
@@ -149,6 +149,7 @@ impl MemoryBudget {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        req.extensions_mut().insert(BodyCharge(charge.0.clone()));
         let req = match declared {
             // Larger than allowed: the endpoint answers 413 without reading it.
             Some(len) if len > self.max_body_bytes => req,
@@ -201,6 +202,40 @@ impl MemoryBudget {
             "server overloaded: too many large requests in flight, retry shortly",
             context,
         )
+    }
+}
+
+/// A request's charge as the endpoint finds it in the request's extensions, to charge what
+/// parsing its body will take beyond its bytes (see `mcp::parse_cost`).
+#[derive(Debug, Clone)]
+pub struct BodyCharge(Arc<Held>);
+
+/// Whether more bytes fit in the budget for a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// Charged, held with the request's other bytes.
+    Charged,
+    /// Not now (other requests hold the budget): the request gets the budget's 503.
+    NotNow,
+    /// More than the whole budget: never (the request gets a 413).
+    Never,
+}
+
+impl BodyCharge {
+    /// Charges `bytes` more to the request, until its answer's last byte.
+    pub fn try_add(&self, bytes: u64) -> Extra {
+        if bytes > self.0.budget.limit {
+            Extra::Never
+        } else if self.0.try_grow(bytes) {
+            Extra::Charged
+        } else {
+            Extra::NotNow
+        }
+    }
+
+    /// The budget's 503 (counted, logged like its other refusals).
+    pub fn refusal(&self, context: Option<&RequestFacts>) -> Response {
+        self.0.budget.over_budget(context)
     }
 }
 

@@ -6,6 +6,9 @@
 //! callers are keyed by their /64, which one host can fill with addresses. Over the limit: 429
 //! with `Retry-After` and the IETF `RateLimit`/`RateLimit-Policy` headers, counted (never by
 //! caller) and logged at most once a second.
+//!
+//! [`ToolRateLimits`]: the same per caller and per tool, for the tools a service gives a limit
+//! (`[http.tool_rate_limits.<tool>]`), checked once the endpoint has read the tool's name.
 
 use std::{
     collections::HashMap,
@@ -18,7 +21,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use governor::{
@@ -30,7 +33,7 @@ use governor::{
 
 use super::{Check, sampled_log::SampledLog};
 use crate::{
-    config::HttpSettings,
+    config::{ConfigError, HttpSettings, ToolRateLimit},
     context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
     telemetry::metrics::{labels, names, rate_limited},
@@ -39,19 +42,13 @@ use crate::{
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-/// The policy's name in the `RateLimit` headers.
-const POLICY: &str = "caller";
 /// Shards of the bucket table: callers on different shards never wait for each other's lock.
 const SHARDS: usize = 64;
 
 /// The per-caller limits of `POST /mcp`, shared by all requests.
 pub struct RateLimits {
-    limiter: RateLimiter<u64, BoundedStore, DefaultClock>,
-    /// Keys callers by a per-process random seed, so none can aim at another's bucket.
-    hasher: foldhash::fast::RandomState,
-    trusted_proxy_hops: usize,
-    policy: HeaderValue,
-    log: SampledLog,
+    callers: Callers,
+    buckets: Buckets,
 }
 
 /// 429 for a caller over its rate; after auth, whose principal names the caller.
@@ -66,42 +63,246 @@ impl RateLimits {
     pub fn new(settings: &HttpSettings) -> Option<Self> {
         let rate = NonZeroU32::new(settings.rate_limit_per_second)?;
         let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
-        let quota = Quota::per_second(rate).allow_burst(burst);
-        let store = BoundedStore::new(settings.rate_limit_max_callers, quota);
-        // The window a full bucket refills in, in whole seconds, as the draft's `w` wants.
-        let window = quota
-            .burst_size_replenished_in()
-            .as_secs_f64()
-            .ceil()
-            .max(1.0) as u64;
         Some(Self {
-            limiter: RateLimiter::new(quota, store, DefaultClock::default()),
-            hasher: foldhash::fast::RandomState::default(),
-            trusted_proxy_hops: settings.trusted_proxy_hops,
-            policy: HeaderValue::from_str(&format!("\"{POLICY}\";q={burst};w={window}"))
-                .expect("digits and quotes are a valid header value"),
-            log: SampledLog::new("rate limited requests"),
+            callers: Callers::new(settings),
+            buckets: Buckets::new(
+                rate,
+                burst,
+                settings.rate_limit_max_callers,
+                "caller".into(),
+                rate_limited::CALLER,
+                "rate limited requests".into(),
+            ),
         })
     }
 
     /// The 429 to answer when the request's caller is over its rate. A request whose caller is
     /// unknown (no peer address: only in-process tests) passes.
     pub fn refusal(&self, req: &Request, context: Option<&RequestFacts>) -> Option<Response> {
-        let key = self.caller_key(req, context)?;
-        let not_until = self.limiter.check_key(&key).err()?;
-        let wait = not_until.wait_time_from(self.limiter.clock().now());
-        Some(self.refuse(wait, context))
+        let key = self.callers.key(req.headers(), req.extensions(), context)?;
+        let wait = self.buckets.check(key)?;
+        Some(self.buckets.refuse(wait, context, |seconds| {
+            format!("rate limited: this caller sends faster than allowed, retry in {seconds} s")
+        }))
     }
 
-    fn refuse(&self, wait: Duration, context: Option<&RequestFacts>) -> Response {
-        metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => rate_limited::CALLER)
-            .increment(1);
+    /// Callers tracked now.
+    #[cfg(test)]
+    fn callers(&self) -> usize {
+        self.buckets.limiter.len()
+    }
+}
+
+/// The per-caller limits of the tools a service limits (`http.tool_rate_limits`): a bucket per
+/// caller per limited tool, the caller named as for [`RateLimits`]. Other tools, and other
+/// methods, cost nothing here.
+pub struct ToolRateLimits {
+    callers: Callers,
+    tools: HashMap<String, ToolBuckets, foldhash::fast::RandomState>,
+}
+
+impl std::fmt::Debug for ToolRateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.tools.iter().map(|(tool, b)| (tool, &b.limit)))
+            .finish()
+    }
+}
+
+struct ToolBuckets {
+    buckets: Buckets,
+    limit: ToolRateLimit,
+}
+
+impl ToolRateLimits {
+    /// `None` when no tool has a limit. `serves` says whether the service has a tool of that
+    /// name: a limit for any other is a configuration mistake, named by its key.
+    pub fn new(
+        settings: &HttpSettings,
+        serves: impl Fn(&str) -> bool,
+    ) -> Result<Option<Self>, ConfigError> {
+        if settings.tool_rate_limits.is_empty() {
+            return Ok(None);
+        }
+        let tools = settings
+            .tool_rate_limits
+            .iter()
+            .map(|(tool, limit)| {
+                if !serves(tool) {
+                    return Err(ConfigError::new(
+                        &format!("http.tool_rate_limits.{tool}"),
+                        Some(tool.clone()),
+                        "the name of a tool this service serves (as tools/list names it; \
+                         environment variables can only name lower-case tools)",
+                    ));
+                }
+                let rate = NonZeroU32::new(limit.per_second).ok_or_else(|| {
+                    ConfigError::new(
+                        &format!("http.tool_rate_limits.{tool}.per_second"),
+                        Some(limit.per_second.to_string()),
+                        "a positive integer",
+                    )
+                })?;
+                let burst = NonZeroU32::new(limit.burst()).unwrap_or(rate);
+                let buckets = Buckets::new(
+                    rate,
+                    burst,
+                    settings.rate_limit_max_callers,
+                    policy_name(tool),
+                    rate_limited::TOOL,
+                    format!("rate limited calls of tool {tool}").into(),
+                );
+                Ok((
+                    tool.clone(),
+                    ToolBuckets {
+                        buckets,
+                        limit: limit.clone(),
+                    },
+                ))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Self {
+            callers: Callers::new(settings),
+            tools,
+        }))
+    }
+
+    /// The 429 to answer when the caller of `tools/call` `tool` is over its bucket for that tool.
+    /// `headers` and `extensions` are the request's.
+    pub fn refusal(
+        &self,
+        tool: &str,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        context: &RequestFacts,
+    ) -> Option<Response> {
+        let limited = self.tools.get(tool)?;
+        let key = self.callers.key(headers, extensions, Some(context))?;
+        let wait = limited.buckets.check(key)?;
+        let ToolRateLimit { per_second, .. } = limited.limit;
+        let burst = limited.limit.burst();
+        Some(limited.buckets.refuse(wait, Some(context), |seconds| {
+            format!(
+                "rate limited: this caller calls tool {tool} faster than its limit \
+                 ({per_second}/s, bursts of {burst}); other tools are not limited by it, \
+                 retry this one in {seconds} s"
+            )
+        }))
+    }
+
+    /// The tools limited.
+    #[cfg(test)]
+    fn limited(&self) -> Vec<&str> {
+        let mut tools: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        tools.sort_unstable();
+        tools
+    }
+}
+
+/// A tool's policy name in the `RateLimit` headers (a structured-field string: printable ASCII,
+/// without quotes or backslashes; MCP tool names are letters, digits, `_`, `-` and `.`).
+fn policy_name(tool: &str) -> String {
+    let printable = tool
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if printable {
+        format!("tool.{tool}")
+    } else {
+        "tool".into()
+    }
+}
+
+/// Who a request's caller is, as a key of the bucket tables.
+struct Callers {
+    /// Keys callers by a per-process random seed, so none can aim at another's bucket.
+    hasher: foldhash::fast::RandomState,
+    trusted_proxy_hops: usize,
+}
+
+impl Callers {
+    fn new(settings: &HttpSettings) -> Self {
+        Self {
+            hasher: foldhash::fast::RandomState::default(),
+            trusted_proxy_hops: settings.trusted_proxy_hops,
+        }
+    }
+
+    fn key(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        context: Option<&RequestFacts>,
+    ) -> Option<u64> {
+        if let Some(principal) = context.and_then(RequestFacts::principal) {
+            return Some(self.hasher.hash_one(("sub", principal.subject.as_str())));
+        }
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let addr = forwarded_client(headers, self.trusted_proxy_hops).or(peer)?;
+        Some(self.hasher.hash_one(("addr", network_of(addr))))
+    }
+}
+
+/// One limit: a bucket per caller, and how its refusals read.
+struct Buckets {
+    limiter: RateLimiter<u64, BoundedStore, DefaultClock>,
+    /// The policy's name in the `RateLimit` headers.
+    name: String,
+    policy: HeaderValue,
+    /// The `reason` its refusals are counted under.
+    reason: &'static str,
+    log: SampledLog,
+}
+
+impl Buckets {
+    fn new(
+        rate: NonZeroU32,
+        burst: NonZeroU32,
+        max_callers: usize,
+        name: String,
+        reason: &'static str,
+        log: std::borrow::Cow<'static, str>,
+    ) -> Self {
+        let quota = Quota::per_second(rate).allow_burst(burst);
+        let store = BoundedStore::new(max_callers, quota);
+        // The window a full bucket refills in, in whole seconds, as the draft's `w` wants.
+        let window = quota
+            .burst_size_replenished_in()
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64;
+        Self {
+            limiter: RateLimiter::new(quota, store, DefaultClock::default()),
+            policy: HeaderValue::from_str(&format!("\"{name}\";q={burst};w={window}"))
+                .expect("digits, quotes and a printable name are a valid header value"),
+            name,
+            reason,
+            log: SampledLog::new(log),
+        }
+    }
+
+    /// How long until the caller `key` may send again, when it may not now (the call is counted
+    /// against its bucket when it may).
+    fn check(&self, key: u64) -> Option<Duration> {
+        let not_until = self.limiter.check_key(&key).err()?;
+        Some(not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// The 429, counted and logged; `message` phrases it for the wait in whole seconds.
+    fn refuse(
+        &self,
+        wait: Duration,
+        context: Option<&RequestFacts>,
+        message: impl FnOnce(u64) -> String,
+    ) -> Response {
+        metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => self.reason).increment(1);
         self.log.record();
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         let mut response = JsonRpcError::new(
             StatusCode::TOO_MANY_REQUESTS,
             code::SERVER_OVERLOADED,
-            format!("rate limited: this caller sends faster than allowed, retry in {seconds} s"),
+            message(seconds),
         )
         .for_request(context)
         .into_response();
@@ -110,37 +311,19 @@ impl RateLimits {
         headers.insert(RATE_LIMIT_POLICY, self.policy.clone());
         headers.insert(
             RATE_LIMIT,
-            HeaderValue::from_str(&format!("\"{POLICY}\";r=0;t={seconds}"))
-                .expect("digits and quotes are a valid header value"),
+            HeaderValue::from_str(&format!("\"{}\";r=0;t={seconds}", self.name))
+                .expect("digits, quotes and a printable name are a valid header value"),
         );
         response
-    }
-
-    fn caller_key(&self, req: &Request, context: Option<&RequestFacts>) -> Option<u64> {
-        if let Some(principal) = context.and_then(RequestFacts::principal) {
-            return Some(self.hasher.hash_one(("sub", principal.subject.as_str())));
-        }
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let addr = forwarded_client(req, self.trusted_proxy_hops).or(peer)?;
-        Some(self.hasher.hash_one(("addr", network_of(addr))))
-    }
-
-    /// Callers tracked now.
-    #[cfg(test)]
-    fn callers(&self) -> usize {
-        self.limiter.len()
     }
 }
 
 /// The client as the `hops`-th proxy from here saw it: that proxy appended the address it was
 /// connected from, and everything to its left is the caller's to write. `None` without proxies,
 /// or when the list is shorter (the request did not come through them).
-fn forwarded_client(req: &Request, hops: usize) -> Option<IpAddr> {
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<IpAddr> {
     let hop = hops.checked_sub(1)?;
-    req.headers()
+    headers
         .get_all(X_FORWARDED_FOR)
         .iter()
         .rev()
@@ -310,7 +493,7 @@ mod tests {
         assert!(limits.callers() <= 10_000, "{} callers", limits.callers());
         // The table's memory, not only its count: its capacity stays within a small factor of the
         // bound, however many callers came.
-        let store = limits.limiter.into_state_store();
+        let store = limits.buckets.limiter.into_state_store();
         let capacity: usize = store
             .shards
             .iter()
@@ -362,10 +545,105 @@ mod tests {
         assert!(limits.refusal(&from(alb, &["2001:db8::2"]), None).is_some());
         // Without the proxy's entry, the peer is the caller (its address, not the header).
         assert_eq!(
-            forwarded_client(&from(alb, &[]), 1),
+            forwarded_client(from(alb, &[]).headers(), 1),
             None,
             "no entry: the peer"
         );
-        assert_eq!(forwarded_client(&from(alb, &["198.51.100.7"]), 0), None);
+        assert_eq!(
+            forwarded_client(from(alb, &["198.51.100.7"]).headers(), 0),
+            None
+        );
+    }
+
+    fn tool_limits(vars: &[(&str, &str)]) -> Result<Option<ToolRateLimits>, ConfigError> {
+        let settings: Settings =
+            Settings::load_from(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        ToolRateLimits::new(&settings.http, |tool| ["ping", "weather"].contains(&tool))
+    }
+
+    fn call(limits: &ToolRateLimits, tool: &str, peer: &str) -> Option<Response> {
+        let req = from(peer, &[]);
+        let context = RequestFacts::new(
+            HeaderValue::from_static("req-1"),
+            std::time::Instant::now(),
+            tracing::Span::none(),
+        );
+        context.set_jsonrpc_id(serde_json::json!(7));
+        limits.refusal(tool, req.headers(), req.extensions(), &context)
+    }
+
+    #[test]
+    fn one_tool_over_its_callers_bucket_is_refused_while_other_tools_and_callers_are_served() {
+        let limits = tool_limits(&[
+            ("APP__HTTP__TOOL_RATE_LIMITS__WEATHER__PER_SECOND", "1"),
+            ("APP__HTTP__TOOL_RATE_LIMITS__WEATHER__BURST", "2"),
+        ])
+        .unwrap()
+        .expect("on");
+        assert_eq!(limits.limited(), ["weather"]);
+        for _ in 0..2 {
+            assert!(call(&limits, "weather", "192.0.2.1:1000").is_none());
+        }
+        let refused = call(&limits, "weather", "192.0.2.1:1001").expect("over its burst");
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = refused.headers();
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert_eq!(headers[RATE_LIMIT_POLICY], "\"tool.weather\";q=2;w=2");
+        assert_eq!(headers[RATE_LIMIT], "\"tool.weather\";r=0;t=1");
+        // The same caller's other tools, and another caller's call of this one, are served.
+        for _ in 0..10 {
+            assert!(call(&limits, "ping", "192.0.2.1:1000").is_none());
+        }
+        assert!(call(&limits, "weather", "192.0.2.2:1000").is_none());
+    }
+
+    #[test]
+    fn a_tool_refusal_is_a_jsonrpc_error_naming_the_tool_with_the_ids() {
+        let limits = tool_limits(&[("APP__HTTP__TOOL_RATE_LIMITS__PING__PER_SECOND", "1")])
+            .unwrap()
+            .expect("on");
+        assert!(call(&limits, "ping", "192.0.2.1:1000").is_none());
+        let refused = call(&limits, "ping", "192.0.2.1:1000").expect("over its burst");
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(refused.into_body(), 4096)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["id"], 7);
+        assert_eq!(body["error"]["code"], code::SERVER_OVERLOADED);
+        assert_eq!(body["error"]["data"]["requestId"], "req-1");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("tool ping") && message.contains("1/s"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_limit_for_a_tool_the_service_lacks_names_its_key() {
+        assert!(
+            tool_limits(&[]).unwrap().is_none(),
+            "no limits: nothing to check"
+        );
+        let err = tool_limits(&[("APP__HTTP__TOOL_RATE_LIMITS__WETHER__PER_SECOND", "5")])
+            .expect_err("an unknown tool");
+        let line = err.to_string();
+        assert!(
+            line.contains("APP__HTTP__TOOL_RATE_LIMITS__WETHER")
+                && line.contains("a tool this service serves"),
+            "{line}"
+        );
+        for (var, value) in [
+            ("APP__HTTP__TOOL_RATE_LIMITS__PING__PER_SECOND", "0"),
+            ("APP__HTTP__TOOL_RATE_LIMITS__PING__BURST", "0"),
+        ] {
+            let settings = Settings::<crate::config::NoTools>::load_from([
+                (
+                    "APP__HTTP__TOOL_RATE_LIMITS__PING__PER_SECOND".to_owned(),
+                    "1".to_owned(),
+                ),
+                (var.to_owned(), value.to_owned()),
+            ]);
+            let line = settings.unwrap_err().to_string();
+            assert!(line.contains(var) && line.contains("positive"), "{line}");
+        }
     }
 }

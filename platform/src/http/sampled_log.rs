@@ -2,13 +2,14 @@
 //! most, saying how many events it stands for, so a flood cannot flood the log.
 
 use std::{
+    borrow::Cow,
     sync::atomic::{AtomicU64, Ordering},
     time::Instant,
 };
 
 #[derive(Debug)]
 pub struct SampledLog {
-    what: &'static str,
+    what: Cow<'static, str>,
     started: Instant,
     /// The second (since `started`) of the last line written.
     logged_second: AtomicU64,
@@ -17,9 +18,9 @@ pub struct SampledLog {
 
 impl SampledLog {
     /// `what`: the events, as the line names them ("rate limited requests").
-    pub fn new(what: &'static str) -> Self {
+    pub fn new(what: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            what,
+            what: what.into(),
             started: Instant::now(),
             logged_second: AtomicU64::new(u64::MAX),
             unlogged: AtomicU64::new(0),

@@ -7,7 +7,7 @@ use std::{borrow::Cow, fmt, marker::PhantomData};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use serde::{
     Deserialize, Deserializer,
-    de::{MapAccess, Visitor, value::MapAccessDeserializer},
+    de::{IgnoredAny, MapAccess, Visitor, value::MapAccessDeserializer},
 };
 use serde_json::{Value, json};
 
@@ -129,14 +129,15 @@ pub fn read_envelope(bytes: &[u8], headers: &HeaderMap) -> Result<McpRequestInfo
     // serde would happily read a struct from an array by position, so look at the shape first.
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
-        Some(b'[') if serde_json::from_slice::<Value>(bytes).is_ok() => {
+        // Checked without building the tree (`[[],[],...]` would take ~16 times its bytes).
+        Some(b'[') if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
             return Err(invalid(
                 "Invalid Request: JSON-RPC batches are not supported; send one request per POST \
                  (batching was removed in protocol 2025-06-18)"
                     .into(),
             ));
         }
-        _ if serde_json::from_slice::<Value>(bytes).is_ok() => {
+        _ if serde_json::from_slice::<IgnoredAny>(bytes).is_ok() => {
             return Err(invalid(
                 "Invalid Request: a JSON-RPC message must be a JSON object".into(),
             ));

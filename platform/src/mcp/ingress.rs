@@ -1,7 +1,8 @@
 //! The front of the MCP endpoint. It reads the body once (bounded: the stock body-limit layer's
 //! 413 would not name the limit), checks the JSON-RPC envelope and the protocol-version header,
 //! learns what the request is ([`McpRequestInfo`], for the span, the metrics, the access log and
-//! the request context), and hands the request to rmcp.
+//! the request context), checks the caller's limit for the tool it calls, charges the memory
+//! budget for the tree the body will parse into, and hands the request to rmcp.
 
 use std::{
     convert::Infallible,
@@ -25,14 +26,21 @@ use tracing::Instrument;
 use super::{
     envelope::{check_protocol_version, read_envelope},
     observe::{Observed, Operation},
+    parse_cost::Shape,
 };
 use crate::{
     context::RequestFacts,
-    http::{body::Guarded, is_event_stream, is_json, refusals},
+    http::{
+        body::Guarded,
+        budget::{BodyCharge, Extra},
+        is_event_stream, is_json,
+        rate_limit::ToolRateLimits,
+        refusals,
+    },
     jsonrpc::{JsonRpcError, code},
     telemetry::{
         ServerSpans,
-        metrics::{HistogramSeries, names},
+        metrics::{HistogramSeries, labels, names, shed},
     },
 };
 
@@ -44,6 +52,8 @@ pub(super) struct Ingress<S> {
     inner: S,
     max_body_bytes: usize,
     tool_known: ToolLookup,
+    /// Per-caller limits of single tools, when the service sets any.
+    tool_limits: Option<Arc<ToolRateLimits>>,
     spans: ServerSpans,
     /// `mcp.server.operation.duration`.
     durations: Arc<HistogramSeries>,
@@ -54,12 +64,14 @@ impl<S> Ingress<S> {
         inner: S,
         max_body_bytes: usize,
         tool_known: ToolLookup,
+        tool_limits: Option<Arc<ToolRateLimits>>,
         spans: ServerSpans,
     ) -> Self {
         Self {
             inner,
             max_body_bytes,
             tool_known,
+            tool_limits,
             spans,
             durations: Arc::new(HistogramSeries::new(names::MCP_OPERATION_DURATION)),
         }
@@ -119,6 +131,18 @@ where
         if let Err(err) = check_protocol_version(&parts.headers) {
             return reject(err);
         }
+        // The tool's name is known here in every protocol era (the body's, which a 2026-07-28
+        // `Mcp-Name` header must match): its caller's bucket for it, before rmcp parses the body.
+        if let Some(limits) = &self.tool_limits
+            && info.method.as_deref() == Some("tools/call")
+            && let Some(tool) = info.name.as_deref()
+            && let Some(refused) = limits.refusal(tool, &parts.headers, &parts.extensions, &facts)
+        {
+            return refused;
+        }
+        if let Some(refused) = charge_parsing(&bytes, &parts.extensions, &facts) {
+            return refused;
+        }
 
         let durations = self.durations.clone();
         let mut operation = Operation::start(info, &facts, &self.spans, durations, |tool| {
@@ -171,6 +195,54 @@ where
         }
         operation.set_status(parts.status);
         Response::from_parts(parts, Body::new(Guarded::new(Full::new(bytes), operation)))
+    }
+}
+
+/// Bodies this small are not scanned (the scan would be most of what the budget costs them):
+/// their trees take at most ~50 KiB each, so `max_in_flight` (1,024) of them take less than the
+/// 64 MiB that many bodies of the 64 KiB the budget never refuses take already.
+const UNSCANNED_BODY_BYTES: usize = 1024;
+
+/// Charges the memory budget for what parsing the body will take beyond its bytes (many small
+/// values can take ~47 times them): the budget's 503 when that does not fit now, a 413 naming
+/// what to change when it never can. `None`: go on (also without a budget).
+fn charge_parsing(
+    bytes: &[u8],
+    extensions: &http::Extensions,
+    context: &RequestFacts,
+) -> Option<Response> {
+    if bytes.len() <= UNSCANNED_BODY_BYTES {
+        return None;
+    }
+    let shape = Shape::of(bytes);
+    let extra = shape.parsed_bytes().checked_sub(bytes.len() as u64)?;
+    let charge = extensions.get::<BodyCharge>()?;
+    match charge.try_add(extra) {
+        Extra::Charged => None,
+        Extra::NotNow => Some(charge.refusal(Some(context))),
+        Extra::Never => {
+            metrics::counter!(names::SHED_REQUESTS, labels::REASON => shed::JSON_EXPANSION)
+                .increment(1);
+            let mib = |b: u64| b.div_ceil(1 << 20);
+            Some(
+                JsonRpcError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    code::INVALID_REQUEST,
+                    format!(
+                        "request body is too intricate: its {} values ({} objects) in {} bytes \
+                         would take about {} MiB of memory to parse, more than this server's \
+                         whole budget; send the same data in fewer values (e.g. one string, or \
+                         fewer and larger items)",
+                        shape.values,
+                        shape.objects,
+                        bytes.len(),
+                        mib(shape.parsed_bytes()),
+                    ),
+                )
+                .for_request(Some(context))
+                .into_response(),
+            )
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod caller;
 mod envelope;
 mod ingress;
 mod observe;
+mod parse_cost;
 mod schema;
 mod server;
 mod validate;
@@ -35,7 +36,7 @@ pub mod fuzzing {
     pub use super::envelope::{McpRequestInfo, check_protocol_version, read_envelope};
 }
 
-use crate::telemetry::ServerSpans;
+use crate::{http::rate_limit::ToolRateLimits, telemetry::ServerSpans};
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -63,6 +64,9 @@ pub struct EndpointOptions {
     /// Cancelled once the drain is over: ends any stream still open.
     pub shutdown: CancellationToken,
     pub spans: ServerSpans,
+    /// Per-caller limits of single tools (`http.tool_rate_limits`), checked once the tool's name
+    /// is read; `None`: none.
+    pub tool_rate_limits: Option<Arc<ToolRateLimits>>,
 }
 
 /// The `POST /mcp` service for `handler`, shared (not rebuilt) across requests.
@@ -94,5 +98,11 @@ where
         Arc::new(NeverSessionManager::default()),
         config,
     );
-    ingress::Ingress::new(rmcp, options.max_body_bytes, tool_known, options.spans)
+    ingress::Ingress::new(
+        rmcp,
+        options.max_body_bytes,
+        tool_known,
+        options.tool_rate_limits,
+        options.spans,
+    )
 }

@@ -61,14 +61,18 @@ pub mod refused {
 pub mod shed {
     /// Over `http.max_in_flight`.
     pub const IN_FLIGHT: &str = "in_flight";
-    /// Its body did not fit in the memory budget.
+    /// Its body (or what parsing it takes) did not fit in the memory budget.
     pub const MEMORY: &str = "memory";
+    /// 413: parsing its JSON would take more than the whole memory budget.
+    pub const JSON_EXPANSION: &str = "json_expansion";
 }
 
 /// Why a request was refused with 429 (`reason` of `http.server.rate_limited_requests`).
 pub mod rate_limited {
     /// Over its caller's rate.
     pub const CALLER: &str = "caller";
+    /// Over its caller's rate for one tool (`http.tool_rate_limits`).
+    pub const TOOL: &str = "tool";
 }
 
 /// Semantic-convention advisory buckets for `http.server.request.duration` and
@@ -162,11 +166,11 @@ impl Metrics {
         );
         describe_counter!(
             names::SHED_REQUESTS,
-            "Requests refused with 503 by reason: too many in flight, or the memory budget spent."
+            "Requests refused for load by reason: 503 for too many in flight or the memory budget spent, 413 for JSON that would take more than the whole budget to parse."
         );
         describe_counter!(
             names::RATE_LIMITED_REQUESTS,
-            "Requests refused with 429 by reason: over their caller's rate."
+            "Requests refused with 429 by reason: over their caller's rate, or their caller's rate for one tool."
         );
         describe_counter!(
             names::REQUEST_TIMEOUTS,
@@ -200,11 +204,12 @@ impl Metrics {
         )
         .set(1.0);
         // Zero-valued series exist from the start, so rates and alerts work before the first event.
-        for reason in [shed::IN_FLIGHT, shed::MEMORY] {
+        for reason in [shed::IN_FLIGHT, shed::MEMORY, shed::JSON_EXPANSION] {
             metrics::counter!(names::SHED_REQUESTS, labels::REASON => reason).absolute(0);
         }
-        metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => rate_limited::CALLER)
-            .absolute(0);
+        for reason in [rate_limited::CALLER, rate_limited::TOOL] {
+            metrics::counter!(names::RATE_LIMITED_REQUESTS, labels::REASON => reason).absolute(0);
+        }
         metrics::counter!(names::REQUEST_TIMEOUTS).absolute(0);
         for reason in [refused::CONNECTION_LIMIT, refused::FIRST_BYTE_TIMEOUT] {
             metrics::counter!(names::REFUSED_CONNECTIONS, labels::REASON => reason).absolute(0);
