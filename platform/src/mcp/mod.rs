@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 pub use server::McpServer;
+pub(crate) use server::request_context;
 
 /// The envelope reader, for the fuzz targets in `platform/fuzz/`; not an API.
 #[cfg(feature = "fuzzing")]

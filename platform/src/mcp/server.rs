@@ -93,7 +93,9 @@ impl<S: Send + Sync + 'static> McpServer<S> {
 }
 
 /// The platform's context of the HTTP request carrying this one.
-fn request_context(context: &RequestContext<RoleServer>) -> Option<crate::context::RequestContext> {
+pub(crate) fn request_context(
+    context: &RequestContext<RoleServer>,
+) -> Option<crate::context::RequestContext> {
     context
         .extensions
         .get::<http::request::Parts>()
