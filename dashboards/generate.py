@@ -53,6 +53,10 @@ SHED_RATIO = 0.01  # sustained share of requests refused with 503 before someone
 HTTP = "http_server_request_duration_seconds"
 MCP = "mcp_server_operation_duration_seconds"
 CLIENT = "http_client_request_duration_seconds"
+TASK = "mcp_server_task_duration_seconds"
+TASKS = "mcp_server_tasks"
+TASK_FAILURE_RATIO = 0.1  # sustained share of tasks ending failed before someone should look
+TASKS_PILING_UP = 100  # tasks running at once across the service, for 15 minutes
 
 
 def budget(slo: str) -> float:
@@ -157,6 +161,22 @@ def rules() -> dict:
               "No task of the service reports metrics",
               "No task runs, or the collectors cannot write to Amazon Managed Prometheus. Check "
               "the ECS service's running count and events, then the collector log group."),
+        alert("TasksFailing",
+              f'1 - (\n  sum by (job) (rate({TASK}_count{{job="{JOB}", mcp_task_status!="failed"}}[15m]))\n/\n'
+              f'  sum by (job) (rate({TASK}_count{{job="{JOB}"}}[15m]))\n) > {TASK_FAILURE_RATIO}',
+              "15m", "warning",
+              "{{ $value | humanizePercentage }} of the tasks (long-running tool calls) that ended failed",
+              "Tasks end failed when their tool answers a JSON-RPC error, when they outlive "
+              "APP__TASKS__TTL_MS, or when the replica running them shuts down before they finish "
+              "(deployments, scale-in). Check the app's \"task ended\" log lines and the task "
+              "store's errors."),
+        alert("TasksPilingUp",
+              f'sum by (job) ({TASKS}{{job="{JOB}"}}) > {TASKS_PILING_UP}',
+              "15m", "warning",
+              "{{ $value }} tasks (long-running tool calls) are running at once",
+              "Tasks start faster than they end, or are stuck waiting for input. Check the task "
+              "duration and status panels, the tools' downstream calls, and the clients that "
+              "start them."),
         alert("NoTraffic",
               f'sum by (job) (rate({HTTP}_count{{job="{JOB}", http_route="/mcp"}}[15m])) == 0',
               "30m", "warning",
@@ -334,6 +354,27 @@ def layout() -> list[tuple[str, list[dict]]]:
                   "Time to the response head of each downstream request: when a tool is slow, "
                   "compare with its own latency above.",
                   quantiles(CLIENT, SEL, "server_address"), "s", latency),
+        ]),
+        ("Tasks: long-running tool calls (mcp_server_tasks, mcp_server_task_duration_seconds)", [
+            panel("timeseries", "Tasks running by status",
+                  "Tasks running on the selected ECS tasks: working, or waiting for the client's "
+                  "answer (input_required). A line that only grows means tasks pile up.",
+                  [target(f"sum by (mcp_task_status) ({TASKS}{{{SEL}}})", "{{mcp_task_status}}")],
+                  "none", steps((TASKS_PILING_UP, RED)), width=6),
+            panel("timeseries", "Tasks ended / s by tool and status",
+                  "completed (the tool answered, also with isError), failed (a JSON-RPC error, "
+                  "expiry, or the replica shut down first), cancelled (tasks/cancel).",
+                  [target(rate(f"{TASK}_count", by="gen_ai_tool_name, mcp_task_status"),
+                          "{{gen_ai_tool_name}} {{mcp_task_status}}")], "ops", none, width=6),
+            panel("timeseries", "Task failure ratio by tool",
+                  f"Share of the tasks that ended failed; the alert fires above "
+                  f"{pct(TASK_FAILURE_RATIO)} for 15 minutes.",
+                  [target(ratio_bad(f"{TASK}_count", SEL, f'{SEL}, mcp_task_status!="failed"',
+                                    "gen_ai_tool_name"), "{{gen_ai_tool_name}}")],
+                  "percentunit", steps((TASK_FAILURE_RATIO, RED)), width=6),
+            panel("timeseries", "Task duration (p50 / p95 / p99) by tool",
+                  "From a task's creation to its final status, on the replica that ran it.",
+                  quantiles(TASK, SEL, "gen_ai_tool_name"), "s", none, width=6),
         ]),
         ("SLO burn rate (all tasks)", [
             panel("timeseries", f"Availability: error budget burn rate ({pct(SLO['availability'])} SLO)",

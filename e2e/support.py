@@ -27,7 +27,31 @@ NODE_BIN = str(ROOT / "e2e/node_modules/.bin/node")
 # The official TypeScript SDK clients' driver (e2e/clients/).
 TS_CLIENT = ROOT / "e2e/clients/ts-client.mjs"
 # The template's example tools; a service generated without them serves only `ping`.
-EXAMPLE_TOOLS = {"echo", "whoami", "weather"}
+EXAMPLE_TOOLS = {"echo", "whoami", "weather", "report"}
+
+
+# HAProxy in front of replicas, as an ALB: round-robin, health checks on /readyz. `servers` holds
+# one `server` line per slot; `defaults` more lines for the defaults section.
+HAPROXY_CFG = """
+global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+{defaults}
+backend mcp
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 250ms fall 2 rise 2
+{servers}
+frontend public
+    bind 127.0.0.1:{port}
+    default_backend mcp
+"""
 
 
 def free_port() -> int:

@@ -43,6 +43,9 @@ locals {
     APP__SHUTDOWN__GRACE_MS          = tostring(var.shutdown_grace_ms)
     APP__LOG__FORMAT                 = "json"
     APP__LOG__LEVEL                  = var.log_level
+    APP__TASKS__STORE                = "dynamodb"
+    APP__TASKS__TABLE                = aws_dynamodb_table.tasks.name
+    APP__TASKS__TTL_MS               = tostring(var.task_ttl_ms)
     # Auth stays off unless auth_mode = jwt; empty values are not sent (see environment below).
     APP__AUTH__MODE             = var.auth_mode
     APP__AUTH__RESOURCE         = var.auth_resource != "" ? var.auth_resource : "${local.public_url}/mcp"
@@ -236,5 +239,5 @@ resource "aws_ecs_service" "this" {
 
   # The target group must belong to a listener before a service can register into it, and the
   # first tasks must not start before their roles may pull, log and export.
-  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution, aws_iam_role_policy.task]
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution, aws_iam_role_policy.task, aws_iam_role_policy.tasks_table]
 }

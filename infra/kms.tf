@@ -1,5 +1,5 @@
 # One customer-managed key for this stack's data at rest: log groups, the collector config
-# parameter, the ECR repository and the alarm topic.
+# parameter, the ECR repository, the alarm topic and the tasks table (tasks.tf).
 
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key only.
@@ -48,7 +48,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: logs, collector config, images, alarms"
+  description             = "${var.name}: logs, collector config, images, alarms, tasks"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json

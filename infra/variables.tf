@@ -200,6 +200,16 @@ variable "log_level" {
   default     = "info,rmcp=warn"
 }
 
+variable "task_ttl_ms" {
+  description = "APP__TASKS__TTL_MS: how long a task (a long-running tool call) is kept from its creation; DynamoDB deletes it after."
+  type        = number
+  default     = 3600000
+  validation {
+    condition     = var.task_ttl_ms >= 1000 && var.task_ttl_ms <= 2592000000
+    error_message = "task_ttl_ms must be from 1000 (1 s) to 2592000000 (30 days)."
+  }
+}
+
 # --- secrets for the tools (secrets.tf) ------------------------------------------------------
 
 variable "tool_secrets" {

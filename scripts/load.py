@@ -6,7 +6,8 @@
 
 Every call is checked: successes must succeed, and the deliberate errors (an echo with bad
 arguments -> tool result isError, an unknown tool -> JSON-RPC -32602) must fail the expected way.
-The example tools' calls (echo, weather) are left out when the service does not list them.
+The example tools' calls (echo, weather, report as a task) are left out when the service does not
+list them.
 Exits 1 when any answer is not what it should be. Standard library only, loopback use.
 """
 from __future__ import annotations
@@ -42,6 +43,13 @@ def tool_error(result: dict) -> bool:
     return result.get("isError") is True
 
 
+def task_created(result: dict) -> bool:
+    return result.get("resultType") == "task" and bool(result.get("taskId"))
+
+
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
 # (kind, protocol, (method, params), check of the JSON-RPC result, expected JSON-RPC error code).
 # One pass over this list is the mix: mostly successes, a tenth each of the two error kinds.
 MIX = [
@@ -59,6 +67,8 @@ MIX = [
     ("server/discover", MODERN, ("server/discover", {}), lambda r: bool(r), None),
     # A downstream call; a tool error when no weather API is configured (`just run`), still an answer.
     ("weather", STABLE, call("weather", {"city": "Paris"}), lambda r: "content" in r, None),
+    # A long-running tool as a task (the client declares the Tasks extension): answered at once.
+    ("report task", MODERN, call("report", {"title": "load", "seconds": 0}), task_created, None),
 ]
 
 
@@ -106,8 +116,9 @@ def request_for(index: int, mix: list[tuple]) -> tuple[str, dict, dict]:
         headers["Mcp-Method"] = method
         if method == "tools/call":
             headers["Mcp-Name"] = params["name"]
+        capabilities = {"extensions": {TASKS_EXTENSION: {}}} if kind.endswith(" task") else {}
         params["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN,
-                           "io.modelcontextprotocol/clientCapabilities": {}}
+                           "io.modelcontextprotocol/clientCapabilities": capabilities}
     return kind, headers, {"jsonrpc": "2.0", "id": index + 1, "method": method, "params": params}
 
 

@@ -46,6 +46,7 @@ def test_terraform_defaults_equal_the_service_defaults(tf):
     assert variables["drain_delay_ms"]["default"] == svc["shutdown"]["drain_delay_ms"]
     assert variables["shutdown_grace_ms"]["default"] == svc["shutdown"]["grace_ms"]
     assert variables["request_timeout_ms"]["default"] == svc["http"]["request_timeout_ms"]
+    assert variables["task_ttl_ms"]["default"] == svc["tasks"]["ttl_ms"]
 
 
 def test_container_port_target_group_and_service_default_agree(tf):

@@ -11,7 +11,7 @@ import time
 import requests
 
 from mcp_http import call_tool
-from support import free_port
+from support import HAPROXY_CFG, free_port
 
 
 def test_sigterm_drains_and_finishes_the_request_in_flight(server_factory):
@@ -88,27 +88,6 @@ def test_overload_is_shed_at_once_and_recovers(server_factory):
     assert shed_total >= 3 * 84, shed_total
 
 
-HAPROXY_CFG = """
-global
-    maxconn 2000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    option http-keep-alive
-backend mcp
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 250ms fall 2 rise 2
-{servers}
-frontend public
-    bind 127.0.0.1:{port}
-    default_backend mcp
-"""
-
-
 def test_rolling_restart_behind_a_health_checking_proxy_loses_nothing(tmp_path, server_factory):
     env = {"APP__SHUTDOWN__DRAIN_DELAY_MS": "1500", "APP__SHUTDOWN__GRACE_MS": "10000",
            "APP__TOOLS__PING__DELAY_MS": "20", "APP__LOG__LEVEL": "warn", "APP__HTTP__ALLOWED_HOSTS": "*"}
@@ -118,7 +97,7 @@ def test_rolling_restart_behind_a_health_checking_proxy_loses_nothing(tmp_path, 
     proxy_port = free_port()
     servers = "\n".join(f"    server s{i} 127.0.0.1:{p} check" for i, p in enumerate(ports))
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(HAPROXY_CFG.format(servers=servers, port=proxy_port))
+    cfg.write_text(HAPROXY_CFG.format(servers=servers, port=proxy_port, defaults=""))
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"  # sbin may be off a CI user's PATH
     proxy = subprocess.Popen([haproxy, "-f", str(cfg), "-db"], stdout=open(tmp_path / "haproxy.log", "wb"),
                              stderr=subprocess.STDOUT)

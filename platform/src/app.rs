@@ -23,6 +23,7 @@ use crate::{
     identity::Service,
     mcp::{self, EndpointOptions},
     stack::{self, PublicService},
+    tasks::{TaskServer, Tasks},
     telemetry::{ServerSpans, Telemetry, ecs::EcsTask, logs},
 };
 
@@ -217,7 +218,15 @@ impl Launch {
             Some(Err(_)) => "unknown",
             None => "local",
         };
-        let handler = Arc::new(handler(&settings, task_id));
+        let tasks = match Tasks::from_settings(&settings.tasks).await {
+            Ok(tasks) => tasks,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::from(2);
+            }
+        };
+        // Tools marked as tasks run as tasks when a store is configured.
+        let handler = Arc::new(TaskServer::new(handler(&settings, task_id), tasks.clone()));
         let memory_limit = MemoryLimit::detect(task.as_ref().and_then(|t| t.as_ref().ok()));
         let app = match App::bind(
             &settings,
@@ -249,7 +258,20 @@ impl Launch {
             traces = ?telemetry.export,
             "listening"
         );
-        app.run(shutdown_signal()).await;
+        // Running tasks may go on until the HTTP drain is over (drain delay + grace); what still
+        // runs then is marked failed, for the client to read from any replica.
+        let drain = settings.shutdown.drain_delay() + settings.shutdown.grace();
+        let draining = tasks.clone();
+        app.run(async move {
+            shutdown_signal().await;
+            if let Some(tasks) = draining {
+                tasks.shut_down_at(tokio::time::Instant::now() + drain);
+            }
+        })
+        .await;
+        if let Some(tasks) = &tasks {
+            tasks.drained().await;
+        }
         let _logs = telemetry.shutdown(TELEMETRY_FLUSH).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS

@@ -6,7 +6,8 @@
 //! [`identity`], [`context`], [`jsonrpc`] (what every layer may read) -> [`config`] ->
 //! [`telemetry`] -> [`http`] (the layers of the stack, listeners, lifecycle, auth) and [`client`]
 //! (the HTTP client for tools' downstream calls) -> [`mcp`]
-//! (rmcp engine, ingress, instrumentation) -> [`stack`] (the layers in order) -> [`app`]
+//! (rmcp engine, ingress, instrumentation) and [`tasks`] (long-running tool calls, their store)
+//! -> [`stack`] (the layers in order) -> [`app`]
 //! (start-up).
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod identity;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod stack;
+pub mod tasks;
 pub mod telemetry;
 
 pub use app::{App, Launch};

@@ -91,6 +91,58 @@ impl<T: DeserializeOwned> Settings<T> {
     }
 }
 
+/// The longest task TTL: 30 days.
+const MAX_TASK_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
+
+impl TasksSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let range = |key: &str, v: u64, min: u64, max: u64| {
+            if v < min || v > max {
+                Err(ConfigError::new(
+                    key,
+                    Some(v.to_string()),
+                    format!("milliseconds from {min} to {max}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        range("tasks.poll_interval_ms", self.poll_interval_ms, 50, 60_000)?;
+        range(
+            "tasks.ttl_ms",
+            self.ttl_ms,
+            self.poll_interval_ms.max(1000),
+            MAX_TASK_TTL_MS,
+        )?;
+        range("tasks.store_timeout_ms", self.store_timeout_ms, 100, 30_000)?;
+        if self.store == TaskStoreKind::Dynamodb {
+            let table = self.table.as_deref().unwrap_or_default();
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !valid {
+                return Err(ConfigError::new(
+                    "tasks.table",
+                    self.table.clone(),
+                    "a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ - .; required when \
+                     tasks.store = dynamodb)",
+                ));
+            }
+        }
+        if let Some(url) = &self.endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "tasks.endpoint_url",
+                Some(url.clone()),
+                "an http:// or https:// URL such as http://127.0.0.1:8000",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl<T> Settings<T> {
     fn validate(&self) -> Result<(), ConfigError> {
         let at_most = |key: &str, v: u64, max: u64| {
@@ -180,6 +232,7 @@ impl<T> Settings<T> {
                 )
             })
         };
+        self.tasks.validate()?;
         directive("log.level", &self.log.level)?;
         directive("traces.level", &self.traces.level)?;
         if self.auth.mode == AuthMode::Jwt {
@@ -282,7 +335,7 @@ mod tests {
         assert_eq!(s.shutdown.grace_ms, 20_000);
         assert_eq!(s.auth.mode, AuthMode::None);
         assert_eq!(s.log.level, "info,rmcp=warn");
-        assert_eq!(s.traces.level, "info,rmcp=warn");
+        assert_eq!(s.traces.level, "info,rmcp=warn,aws_sdk_dynamodb=debug");
     }
 
     #[test]
@@ -377,6 +430,25 @@ mod tests {
                 "RUST_LOG",
             ),
             ("APP__HTTP__NOPE", "1", "APP__HTTP__NOPE", "not a known key"),
+            (
+                "APP__TASKS__STORE",
+                "redis",
+                "APP__TASKS__STORE",
+                "dynamodb",
+            ),
+            (
+                "APP__TASKS__POLL_INTERVAL_MS",
+                "10",
+                "APP__TASKS__POLL_INTERVAL_MS",
+                "from 50 to 60000",
+            ),
+            ("APP__TASKS__TTL_MS", "0", "APP__TASKS__TTL_MS", "from 1000"),
+            (
+                "APP__TASKS__ENDPOINT_URL",
+                "localhost:8000",
+                "APP__TASKS__ENDPOINT_URL",
+                "http://",
+            ),
             (
                 "APP__HTTP__MEMORY_BUDGET_BYTES",
                 "lots",

@@ -13,6 +13,7 @@ pub struct Settings<T = NoTools> {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub traces: TracesSettings,
+    pub tasks: TasksSettings,
     /// The service's own settings (`APP__TOOLS__...`): its type, its defaults (read from an
     /// empty `[tools]` when nothing sets one, so a key without a default is reported missing).
     pub tools: T,
@@ -142,6 +143,48 @@ pub struct TracesSettings {
     /// Which `tracing` spans are exported while traces are (`EnvFilter` syntax), whatever crate
     /// opened them: a library's spans are children of the span they start in.
     pub level: String,
+}
+
+/// Where tasks (long-running tool calls, `crate::tasks`) keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum TaskStoreKind {
+    /// No tasks: tools marked as tasks run as plain calls; the extension is not advertised.
+    Off,
+    /// In this process: lost at exit, not shared between replicas (`cargo run`, `just dev`).
+    Memory,
+    /// A DynamoDB table every replica reads (ECS).
+    Dynamodb,
+}
+
+impl TryFrom<String> for TaskStoreKind {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "off" => Ok(Self::Off),
+            "memory" => Ok(Self::Memory),
+            "dynamodb" => Ok(Self::Dynamodb),
+            _ => Err("one of off, memory, dynamodb".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksSettings {
+    pub store: TaskStoreKind,
+    /// The DynamoDB table (`store = "dynamodb"`).
+    pub table: Option<String>,
+    /// A DynamoDB-compatible endpoint instead of AWS's (tests, a local stand-in).
+    pub endpoint_url: Option<String>,
+    /// Overrides the region the AWS SDK finds (`AWS_REGION`).
+    pub region: Option<String>,
+    /// How often clients are told to poll, and how often a running task reads its record.
+    pub poll_interval_ms: u64,
+    /// How long a task is kept from its creation (`ttlMs`).
+    pub ttl_ms: u64,
+    /// One store call at most, the SDK's retries included.
+    pub store_timeout_ms: u64,
 }
 
 impl HttpSettings {

@@ -26,11 +26,10 @@ impl Caller {
 
 impl<C: AsRequestContext> FromContextPart<C> for Caller {
     fn from_context_part(context: &mut C) -> Result<Self, ErrorData> {
-        let facts =
-            super::server::request_facts(context.as_request_context()).ok_or_else(|| {
-                // Only reachable by serving the handler outside the platform's stack.
-                ErrorData::internal_error("the caller is known inside the platform's stack", None)
-            })?;
+        let facts = super::request_facts(context.as_request_context()).ok_or_else(|| {
+            // Only reachable by serving the handler outside the platform's stack.
+            ErrorData::internal_error("the caller is known inside the platform's stack", None)
+        })?;
         Ok(Self::of(facts))
     }
 }

@@ -28,6 +28,8 @@ pub struct McpRequestInfo {
     pub id: Option<Value>,
     /// `params.name` (tools/call, prompts/get).
     pub name: Option<String>,
+    /// `params.taskId` (tasks/get, tasks/update, tasks/cancel): for the access line.
+    pub task_id: Option<String>,
     /// From the `MCP-Protocol-Version` header, else `params._meta`.
     pub protocol_version: Option<String>,
     /// W3C trace context from `params._meta` (the MCP convention).
@@ -49,6 +51,8 @@ struct Envelope<'a> {
 struct Params<'a> {
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "taskId")]
+    task_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<Object<Meta<'a>>>,
 }
@@ -188,6 +192,10 @@ pub fn read_envelope(bytes: &[u8], headers: &HeaderMap) -> Result<McpRequestInfo
         name: params
             .as_ref()
             .and_then(|p| p.name.clone())
+            .map(Cow::into_owned),
+        task_id: params
+            .as_ref()
+            .and_then(|p| p.task_id.clone())
             .map(Cow::into_owned),
         protocol_version: header_version.or_else(|| {
             meta.and_then(|m| m.protocol_version.clone())

@@ -28,6 +28,7 @@ use tower::Service;
 
 pub use caller::Caller;
 pub use server::McpServer;
+pub(crate) use server::request_facts;
 
 /// The envelope reader, for the fuzz targets in `platform/fuzz/`; not an API.
 #[cfg(feature = "fuzzing")]

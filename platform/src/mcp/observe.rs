@@ -166,7 +166,8 @@ impl Operation {
         };
         facts.set_rpc(RpcSummary {
             method: info.method,
-            target: target.map(str::to_owned),
+            // tasks/*: the task's id, for the access line (never a span name or a label).
+            target: target.map(str::to_owned).or(info.task_id),
         });
         Self {
             started: Instant::now(),

@@ -93,7 +93,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
 }
 
 /// The facts of the HTTP request carrying this one.
-pub(super) fn request_facts(context: &RequestContext<RoleServer>) -> Option<&RequestFacts> {
+pub(crate) fn request_facts(context: &RequestContext<RoleServer>) -> Option<&RequestFacts> {
     context
         .extensions
         .get::<http::request::Parts>()

@@ -28,6 +28,10 @@ pub mod names {
     pub const MCP_OPERATION_DURATION: &str = "mcp.server.operation.duration";
     /// A tool's downstream HTTP requests, through the platform's client (`crate::client`).
     pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+    /// Tasks this replica runs, by status (`working`, `input_required`) and tool.
+    pub const TASKS: &str = "mcp.server.tasks";
+    /// From a task's creation to its end, by final status and tool.
+    pub const TASK_DURATION: &str = "mcp.server.task.duration";
     pub const SPANS_DROPPED: &str = "otel.spans_dropped";
     pub const LOG_LINES_DROPPED: &str = "log.lines_dropped";
     /// Ours (not a convention); one name whatever the service is called, so dashboards work
@@ -47,6 +51,7 @@ pub mod labels {
     pub const GEN_AI_TOOL_NAME: &str = "gen_ai_tool_name";
     pub const REASON: &str = "reason";
     pub const SERVER_ADDRESS: &str = "server_address";
+    pub const MCP_TASK_STATUS: &str = "mcp_task_status";
 }
 
 /// Why a connection was closed before any request (`reason` of `http.server.refused_connections`).
@@ -83,6 +88,10 @@ const HTTP_BUCKETS: &[f64] = &[
 /// Semantic-convention advisory buckets for `mcp.server.operation.duration`.
 const MCP_BUCKETS: &[f64] = &[
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Buckets for `mcp.server.task.duration`: tasks run for seconds to an hour.
+const TASK_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -124,6 +133,9 @@ impl Metrics {
                     HTTP_BUCKETS,
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(names::TASK_DURATION.into()), TASK_BUCKETS)
+            })
             .expect("non-empty bucket lists")
             .build_recorder();
         let handle = recorder.handle();
@@ -159,6 +171,15 @@ impl Metrics {
             names::HTTP_CLIENT_REQUEST_DURATION,
             Unit::Seconds,
             "Duration of the tools' downstream HTTP requests (each attempt), to the response head."
+        );
+        describe_histogram!(
+            names::TASK_DURATION,
+            Unit::Seconds,
+            "Duration of tasks (long-running tool calls) run here, from creation to their final status."
+        );
+        describe_gauge!(
+            names::TASKS,
+            "Tasks running on this instance, by status (working, input_required) and tool."
         );
         describe_gauge!(
             names::HTTP_ACTIVE_REQUESTS,

@@ -1,5 +1,5 @@
 //! The platform's modules use only those below them: identity, context, jsonrpc -> config ->
-//! telemetry -> http, client -> mcp -> stack -> app. Read from the sources: a `use` against the flow,
+//! telemetry -> http, client -> mcp, tasks -> stack -> app. Read from the sources: a `use` against the flow,
 //! or a cycle between two files, fails here; so does a cycle among the conformance example's modules.
 
 use std::{
@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 3),
     ("client", 3),
     ("mcp", 4),
+    ("tasks", 4),
     ("stack", 5),
     ("app", 6),
 ];

@@ -7,6 +7,7 @@ mod helpers;
 mod layers;
 mod limits;
 mod protocol;
+mod tasks;
 mod telemetry;
 mod validation;
 mod wire;

@@ -4,6 +4,7 @@
 mod ping;
 /* The example tools: `cargo generate` asks whether to keep them. {% if keep_example_tools %} */
 mod echo;
+mod report;
 mod weather;
 mod whoami;
 /* {% endif %} */
@@ -66,6 +67,7 @@ pub fn router() -> ToolRouter<Toolbox> {
         Toolbox::echo_router(),
         Toolbox::whoami_router(),
         Toolbox::weather_router(),
+        Toolbox::report_router(),
         /* {% endif %} */
         // `just new-tool` adds a tool's router above this line.
     ]

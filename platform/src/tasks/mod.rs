@@ -1,0 +1,38 @@
+//! Long-running tool calls as MCP Tasks (the `io.modelcontextprotocol/tasks` extension of
+//! 2026-07-28) that any replica can answer: their state lives in a store every replica reads
+//! ([`DynamoStore`]; [`MemoryStore`] for one process), never in the replica that runs them.
+//!
+//! A tool opts in with [`runs_as_task`] next to `#[tool]`, and takes a [`Work`] to report
+//! progress, ask for input and see cancellation:
+//!
+//! ```ignore
+//! #[tool(description = "Builds a report.", meta = mcp_platform::tasks::runs_as_task())]
+//! async fn report(&self, Parameters(args): Parameters<ReportArgs>, work: Work) -> CallToolResult
+//! ```
+//!
+//! [`TaskServer`] wraps the service's handler ([`crate::Launch`] does it); [`Tasks`] holds the
+//! store and runs the work of the tasks this replica accepted.
+
+mod dynamo;
+mod memory;
+mod runtime;
+mod server;
+mod store;
+mod work;
+
+pub use dynamo::{DynamoOptions, DynamoStore, TTL_ATTRIBUTE, http_client as dynamo_http_client};
+pub use memory::MemoryStore;
+pub use runtime::Tasks;
+pub use server::{RUNS_AS_TASK, TASK_SPAN_TARGET, TaskServer};
+pub use store::{Change, StoreError, TaskRecord, TaskStore};
+pub use work::Work;
+
+/// The `_meta` of a tool that runs as a task when the client speaks tasks:
+/// `#[tool(meta = mcp_platform::tasks::runs_as_task())]`. Clients that do not, and services
+/// with tasks off, get a plain call.
+pub fn runs_as_task() -> rmcp::model::MetaObject {
+    let mut meta = rmcp::model::MetaObject::default();
+    meta.0
+        .insert(RUNS_AS_TASK.to_owned(), serde_json::Value::Bool(true));
+    meta
+}
