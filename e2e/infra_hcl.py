@@ -176,6 +176,14 @@ class Evaluator:
                 if not isinstance(raw, dict) or key not in raw:
                     raise Unknown(f"{ast.unparse(node)} in {source!r}")
                 return self.value(raw[key])
+            case ast.Attribute(value=ast.Attribute(value=ast.Name(id=rtype), attr=name), attr=arg) \
+                    if name in self.module.resources().get(rtype, {}):
+                # A resource's own argument (its name, say) is known at plan time; what the
+                # provider computes (an ARN, an id) is not.
+                body = self.module.resource(rtype, name)
+                if arg not in body:
+                    raise Unknown(f"{ast.unparse(node)} is known only after apply, in {source!r}")
+                return self.value(body[arg])
             case ast.UnaryOp(op=ast.USub(), operand=o):
                 return -self._eval(o, source)
             case ast.UnaryOp(op=ast.Not(), operand=o):
