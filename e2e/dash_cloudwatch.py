@@ -16,16 +16,20 @@ INFRA = ROOT / "infra/observability.tf"
 
 # Exactly what infra/ passes to templatefile().
 VARIABLES = {"region", "alb_arn_suffix", "target_group_arn_suffix", "cluster_name",
-             "service_name", "app_log_group", "collector_log_group"}
+             "service_name", "app_log_group", "collector_log_group", "tasks_table"}
 # Which variable each dimension's value must be.
 DIMENSION_VARIABLE = {"LoadBalancer": "alb_arn_suffix", "TargetGroup": "target_group_arn_suffix",
-                      "ClusterName": "cluster_name", "ServiceName": "service_name"}
+                      "ClusterName": "cluster_name", "ServiceName": "service_name",
+                      "TableName": "tasks_table"}
 
 _LB, _TG = frozenset({"LoadBalancer"}), frozenset({"TargetGroup"})
 _LB_TG = _LB | _TG
 _CLUSTER = frozenset({"ClusterName"})
 _SERVICE = _CLUSTER | {"ServiceName"}
-ALB, ECS, INSIGHTS = "AWS/ApplicationELB", "AWS/ECS", "ECS/ContainerInsights"
+_TABLE_OPERATION = frozenset({"TableName", "Operation"})
+# The item actions the service calls on the tasks table (and the only ones its IAM role allows).
+TABLE_OPERATIONS = {"GetItem", "PutItem", "UpdateItem"}
+ALB, ECS, INSIGHTS, DYNAMODB = "AWS/ApplicationELB", "AWS/ECS", "ECS/ContainerInsights", "AWS/DynamoDB"
 CATALOG = {
     (ALB, "RequestCount"): {_LB, _LB_TG},
     (ALB, "RequestCountPerTarget"): {_TG, _LB_TG},
@@ -42,6 +46,9 @@ CATALOG = {
     (INSIGHTS, "RunningTaskCount"): {_SERVICE},
     (INSIGHTS, "DesiredTaskCount"): {_SERVICE},
     (INSIGHTS, "PendingTaskCount"): {_SERVICE},
+    (DYNAMODB, "ThrottledRequests"): {_TABLE_OPERATION},
+    (DYNAMODB, "SystemErrors"): {_TABLE_OPERATION},
+    (DYNAMODB, "SuccessfulRequestLatency"): {_TABLE_OPERATION},
 }
 STAT = re.compile(r"^(Sum|Average|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d+)?)$")
 _REF = re.compile(r"\$\{([^}]*)\}")
@@ -81,6 +88,10 @@ def _metric_row_problems(where: str, row: list, ids: set[str]) -> list[str]:
     elif frozenset(dims) not in allowed:
         problems.append(f"{where}: {metric} has no dimension set {sorted(dims)}")
     for dim, value in dims.items():
+        if dim == "Operation":
+            if value not in TABLE_OPERATIONS:
+                problems.append(f"{where}: Operation {value!r} is not one the service calls")
+            continue
         want = DIMENSION_VARIABLE.get(dim)
         if value != f"${{{want}}}":
             problems.append(f"{where}: dimension {dim} = {value!r}, expected ${{{want}}}")

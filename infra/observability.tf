@@ -48,6 +48,7 @@ resource "aws_cloudwatch_dashboard" "this" {
     service_name            = aws_ecs_service.this.name
     app_log_group           = aws_cloudwatch_log_group.app.name
     collector_log_group     = aws_cloudwatch_log_group.collector.name
+    tasks_table             = aws_dynamodb_table.tasks.name
   })
 }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import dash_cloudwatch
 from infra_adot import ADOT_TAG, COMPONENTS, DEPRECATED
 from infra_hcl import INFRA, Module, Unknown, references
 from infra_terraform import evaluate
@@ -420,8 +421,7 @@ def test_dashboard_and_alert_files_are_where_terraform_reads_them(tf):
     m = re.search(r'templatefile\("\$\{path\.module\}/([^"]+)", \{(.*)\}\)', dashboard, re.S)
     template = (INFRA / m.group(1)).resolve()
     passed = set(re.findall(r"(\w+)\s*=", m.group(2)))
-    assert passed == {"region", "alb_arn_suffix", "target_group_arn_suffix", "cluster_name",
-                      "service_name", "app_log_group", "collector_log_group"}
+    assert passed == dash_cloudwatch.VARIABLES
     assert template.is_file(), f"missing {template}"
     used = set(re.findall(r"\$\{(\w+)\}", template.read_text()))
     assert used <= passed, f"template needs {used - passed}"
