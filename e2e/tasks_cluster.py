@@ -47,6 +47,13 @@ def _listening(port: int) -> bool:
 @contextmanager
 def moto_dynamodb(tmp_path: Path, table: str = TABLE):
     """moto's server on a free port with `table` (key task_id, TTL on expires_at); yields its URL."""
+    with moto_server(tmp_path, table) as (url, _):
+        yield url
+
+
+@contextmanager
+def moto_server(tmp_path: Path, table: str = TABLE):
+    """As moto_dynamodb, yielding (URL, process): a test may freeze the store (SIGSTOP)."""
     port = free_port()
     moto = Path(os.environ.get("MCP_VENV", "")) / "bin/moto_server"
     proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
@@ -62,7 +69,7 @@ def moto_dynamodb(tmp_path: Path, table: str = TABLE):
                             KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}])
         client.update_time_to_live(TableName=table, TimeToLiveSpecification={
             "Enabled": True, "AttributeName": "expires_at"})
-        yield url
+        yield url, proc
     finally:
         stop_process(proc, 9)
 

@@ -4,10 +4,12 @@ locals {
   # How a task behind the ALB stops (ECS): deregister from the target group and wait
   # deregistration_delay, then SIGTERM. The app then keeps serving with /readyz = 503 for
   # drain_delay, waits up to shutdown_grace for in-flight requests, flushes telemetry and exits;
-  # ECS sends SIGKILL at stopTimeout.
+  # ECS sends SIGKILL at stopTimeout. Tasks (long-running tool calls) still running at the end
+  # of the grace are marked failed in the tasks table: one store call, task_store_timeout_ms.
   telemetry_flush_s = 5
-  # Drain + grace + the flush budget, plus 1 s slack; Fargate allows at most 120 (precondition below).
-  stop_timeout_s = ceil((var.drain_delay_ms + var.shutdown_grace_ms) / 1000) + local.telemetry_flush_s + 1
+  # Drain + grace + the tasks' last write + the flush budget, plus 1 s slack; Fargate allows at
+  # most 120 (precondition below).
+  stop_timeout_s = ceil((var.drain_delay_ms + var.shutdown_grace_ms + var.task_store_timeout_ms) / 1000) + local.telemetry_flush_s + 1
   # Deregistration comes before SIGTERM, so the ALB's wait must cover the longest request it may
   # already have routed (the request timeout). When SIGTERM arrives together with deregistration
   # (a Fargate Spot interruption), the app serves for drain + grace, and the ALB must not cut
@@ -46,6 +48,7 @@ locals {
     APP__TASKS__STORE                = "dynamodb"
     APP__TASKS__TABLE                = aws_dynamodb_table.tasks.name
     APP__TASKS__TTL_MS               = tostring(var.task_ttl_ms)
+    APP__TASKS__STORE_TIMEOUT_MS     = tostring(var.task_store_timeout_ms)
     # Auth stays off unless auth_mode = jwt; empty values are not sent (see environment below).
     APP__AUTH__MODE             = var.auth_mode
     APP__AUTH__RESOURCE         = var.auth_resource != "" ? var.auth_resource : "${local.public_url}/mcp"
@@ -181,7 +184,7 @@ resource "aws_ecs_task_definition" "this" {
     }
     precondition {
       condition     = local.stop_timeout_s <= 120
-      error_message = "drain_delay_ms + shutdown_grace_ms + the telemetry flush budget exceed Fargate's 120 s stopTimeout."
+      error_message = "drain_delay_ms + shutdown_grace_ms + task_store_timeout_ms + the telemetry flush budget exceed Fargate's 120 s stopTimeout."
     }
   }
 }

@@ -210,6 +210,16 @@ variable "task_ttl_ms" {
   }
 }
 
+variable "task_store_timeout_ms" {
+  description = "APP__TASKS__STORE_TIMEOUT_MS: the longest one call to the tasks table may take, the AWS SDK's retries included; also the time after the shutdown grace for marking still-running tasks failed, which the stopTimeout counts."
+  type        = number
+  default     = 3000
+  validation {
+    condition     = var.task_store_timeout_ms >= 100 && var.task_store_timeout_ms <= 30000
+    error_message = "task_store_timeout_ms must be from 100 to 30000."
+  }
+}
+
 # --- secrets for the tools (secrets.tf) ------------------------------------------------------
 
 variable "tool_secrets" {

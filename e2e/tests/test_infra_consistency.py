@@ -48,6 +48,7 @@ def test_terraform_defaults_equal_the_service_defaults(tf):
     assert variables["shutdown_grace_ms"]["default"] == svc["shutdown"]["grace_ms"]
     assert variables["request_timeout_ms"]["default"] == svc["http"]["request_timeout_ms"]
     assert variables["task_ttl_ms"]["default"] == svc["tasks"]["ttl_ms"]
+    assert variables["task_store_timeout_ms"]["default"] == svc["tasks"]["store_timeout_ms"]
 
 
 def test_container_port_target_group_and_service_default_agree(tf):
@@ -78,7 +79,8 @@ def test_port_wiring_follows_the_variable(tf):
 LIFECYCLES = [
     {},  # the defaults
     {"drain_delay_ms": 0, "shutdown_grace_ms": 5000, "request_timeout_ms": 60000},
-    {"drain_delay_ms": 15000, "shutdown_grace_ms": 90500, "request_timeout_ms": 10000},
+    {"drain_delay_ms": 15000, "shutdown_grace_ms": 80500, "request_timeout_ms": 10000,
+     "task_store_timeout_ms": 10000},
 ]
 
 
@@ -86,13 +88,16 @@ LIFECYCLES = [
 def test_stop_timeout_covers_drain_grace_and_flush(tf, overrides):
     ev = tf.evaluator(**overrides)
     drain, grace = ev.vars["drain_delay_ms"] / 1000, ev.vars["shutdown_grace_ms"] / 1000
+    # Tasks still running at the end of the grace are marked failed: one store call.
+    last_write = ev.vars["task_store_timeout_ms"] / 1000
     stop_timeout = ev.value(tf.locals["app_container"]["stopTimeout"])
-    assert stop_timeout > drain + grace + FLUSH_BUDGET_S
+    assert stop_timeout > drain + grace + last_write + FLUSH_BUDGET_S
     assert stop_timeout <= FARGATE_MAX_STOP_TIMEOUT_S
     env = tf.locals["app_environment"]
     assert ev.value(env["APP__SHUTDOWN__DRAIN_DELAY_MS"]) == str(ev.vars["drain_delay_ms"])
     assert ev.value(env["APP__SHUTDOWN__GRACE_MS"]) == str(ev.vars["shutdown_grace_ms"])
     assert ev.value(env["APP__HTTP__REQUEST_TIMEOUT_MS"]) == str(ev.vars["request_timeout_ms"])
+    assert ev.value(env["APP__TASKS__STORE_TIMEOUT_MS"]) == str(ev.vars["task_store_timeout_ms"])
 
 
 def test_plan_refuses_a_stop_timeout_fargate_cannot_honour(tf):

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from support import free_port, start_server
-from tasks_cluster import (auth_env, get_task, haproxy, moto_dynamodb, replica_env, rpc, start_report, token,
+from tasks_cluster import (auth_env, get_task, haproxy, moto_server, replica_env, rpc, start_report, token,
                            wait_for, wait_status)
 
 
@@ -18,12 +18,12 @@ def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tasks")
     proxy_port = free_port()
     resource = f"http://127.0.0.1:{proxy_port}/mcp"
-    with moto_dynamodb(tmp) as endpoint:
+    with moto_server(tmp) as (endpoint, moto):
         env = {**replica_env(endpoint), **auth_env(resource)}
         replicas = [start_server(tmp, env) for _ in range(3)]
         try:
             with haproxy(tmp, [r.port for r in replicas], proxy_port) as url:
-                yield {"endpoint": endpoint, "replicas": replicas, "proxy": url, "resource": resource,
+                yield {"endpoint": endpoint, "moto": moto, "replicas": replicas, "proxy": url, "resource": resource,
                        "env": env, "tmp": tmp,
                        "alice": token(resource, "alice"), "bob": token(resource, "bob")}
         finally:
@@ -148,6 +148,28 @@ def test_sigterm_lets_running_tasks_finish_within_the_grace_and_fails_the_rest(c
     assert "shut down before it finished" in failed["error"]["message"]
     assert failed["error"]["code"] == -32603
     assert doomed.proc.wait(30) == 0
+
+
+def test_a_store_that_hangs_at_shutdown_costs_one_store_timeout_then_the_replica_exits(cluster):
+    timing = {"APP__SHUTDOWN__DRAIN_DELAY_MS": "0", "APP__SHUTDOWN__GRACE_MS": "1000",
+              "APP__TASKS__STORE_TIMEOUT_MS": "1000"}
+    doomed = start_server(cluster["tmp"], {**cluster["env"], **timing})
+    alice = cluster["alice"]
+    task_id = start_report(doomed.url, alice, seconds=600)["taskId"]
+    cluster["moto"].send_signal(signal.SIGSTOP)
+    try:
+        doomed.proc.send_signal(signal.SIGTERM)
+        # What infra/ecs.tf's stopTimeout gives these timings: drain + grace + one store timeout,
+        # the telemetry flush budget (5 s) and 1 s slack; ECS would SIGKILL it after that.
+        code = doomed.proc.wait(0 + 1 + 1 + 5 + 1)
+    finally:
+        cluster["moto"].send_signal(signal.SIGCONT)
+    assert code == 0
+    lost = [l for l in doomed.log().splitlines() if task_id in l and "task state not written" in l]
+    assert lost and '"level":"ERROR"' in lost[-1], doomed.log()[-3000:]
+    # Never lost: the task reads as last recorded until it expires, or as failed when the write
+    # that timed out reached the store after all (moto, thawed, serves what it had been sent).
+    assert get_task(cluster["replicas"][0].url, task_id, alice)["result"]["status"] in {"working", "failed"}
 
 
 def test_the_task_is_a_span_linked_to_its_call_with_the_store_calls_below(cluster):

@@ -2,7 +2,7 @@
 //! replica accepted. A runner drives the tool's future and, at the poll interval it tells
 //! clients, reads the task's record: a cancel, an expiry or an input answer written by any
 //! replica reaches the work that way. At shutdown, what has not finished by the drain deadline
-//! is marked failed with a reason the client reads.
+//! is marked failed with a reason the client reads; those last writes get one store timeout.
 
 use std::{
     future::Future,
@@ -37,6 +37,8 @@ pub struct Tasks {
     store: Arc<dyn TaskStore>,
     ttl_ms: u64,
     poll: Duration,
+    /// How long one store call may take: the final writes' budget past the drain deadline.
+    store_timeout: Duration,
     /// Cancelled at the drain deadline: every runner still going marks its task failed.
     shutdown: CancellationToken,
     /// How many runners are going.
@@ -60,11 +62,17 @@ fn error_json(code: ErrorCode, message: &str) -> Value {
 }
 
 impl Tasks {
-    pub fn new(store: Arc<dyn TaskStore>, ttl_ms: u64, poll_interval_ms: u64) -> Self {
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        ttl_ms: u64,
+        poll_interval_ms: u64,
+        store_timeout: Duration,
+    ) -> Self {
         Self {
             store,
             ttl_ms,
             poll: Duration::from_millis(poll_interval_ms),
+            store_timeout,
             shutdown: CancellationToken::new(),
             runners: watch::Sender::new(0),
             deadline: Mutex::new(None),
@@ -74,6 +82,7 @@ impl Tasks {
     /// The tasks `settings` ask for; `Ok(None)` when they are off. An error is a configuration
     /// problem (no region for DynamoDB), for start-up to report.
     pub async fn from_settings(settings: &TasksSettings) -> Result<Option<Arc<Self>>, ConfigError> {
+        let store_timeout = Duration::from_millis(settings.store_timeout_ms);
         let store: Arc<dyn TaskStore> = match settings.store {
             TaskStoreKind::Off => return Ok(None),
             TaskStoreKind::Memory => {
@@ -88,7 +97,7 @@ impl Tasks {
                     table: settings.table.clone().unwrap_or_default(),
                     endpoint_url: settings.endpoint_url.clone(),
                     region: settings.region.clone(),
-                    timeout: Duration::from_millis(settings.store_timeout_ms),
+                    timeout: store_timeout,
                 };
                 let store = DynamoStore::connect(&options).await.map_err(|_| {
                     ConfigError::new(
@@ -109,6 +118,7 @@ impl Tasks {
             store,
             settings.ttl_ms,
             settings.poll_interval_ms,
+            store_timeout,
         ))))
     }
 
@@ -270,9 +280,24 @@ impl Tasks {
         );
     }
 
-    /// Writes the final state, retrying a store that fails; returns the status the task ended
-    /// with (a cancel that got there first wins).
+    /// Writes the final state, retrying a store that fails, for at most one store timeout past
+    /// the drain deadline; returns the status the task ended with (a cancel that got there
+    /// first wins).
     async fn finish(&self, id: &str, change: &Change) -> TaskStatus {
+        let past_deadline = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(self.store_timeout).await;
+        };
+        tokio::select! {
+            status = self.write_final(id, change) => status,
+            () = past_deadline => {
+                log_lost(&StoreError::Unavailable("no answer by the drain deadline".into()));
+                change.status.unwrap_or(TaskStatus::Failed)
+            }
+        }
+    }
+
+    async fn write_final(&self, id: &str, change: &Change) -> TaskStatus {
         let wanted = change.status.unwrap_or(TaskStatus::Failed);
         let mut backoff = Duration::from_millis(200);
         for attempt in 1..=FINAL_WRITE_ATTEMPTS {
@@ -284,9 +309,12 @@ impl Tasks {
                         _ => TaskStatus::Cancelled,
                     };
                 }
-                Err(err) if attempt < FINAL_WRITE_ATTEMPTS => {
+                Err(err) if attempt < FINAL_WRITE_ATTEMPTS && !self.shutdown.is_cancelled() => {
                     tracing::warn!(error = %err, attempt, "task state not written; retrying");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.shutdown.cancelled() => {}
+                    }
                     backoff *= 2;
                 }
                 Err(err) => log_lost(&err),
@@ -311,7 +339,8 @@ impl Tasks {
     }
 
     /// Waits for every runner to end: by the deadline given to [`Tasks::shut_down_at`] they are
-    /// told to, then each writes its task's state (bounded by the store's timeout and retries).
+    /// told to, then each writes its task's state, for at most one store timeout more (what
+    /// ECS's stopTimeout counts, infra/ecs.tf).
     pub async fn drained(&self) {
         let deadline = *self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
         if deadline.is_none() {
