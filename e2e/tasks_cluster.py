@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from mcp_http import HEADERS, MODERN
-from support import HAPROXY_CFG, ROOT, free_port, stop_process
+from support import HAPROXY_CFG, ROOT, free_port, start_server, stop_process
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
 TABLE = "mcp-tasks"
@@ -45,15 +45,9 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def moto_dynamodb(tmp_path: Path, table: str = TABLE):
-    """moto's server on a free port with `table` (key task_id, TTL on expires_at); yields its URL."""
-    with moto_server(tmp_path, table) as (url, _):
-        yield url
-
-
-@contextmanager
 def moto_server(tmp_path: Path, table: str = TABLE):
-    """As moto_dynamodb, yielding (URL, process): a test may freeze the store (SIGSTOP)."""
+    """moto's server on a free port with `table` (key task_id, TTL on expires_at); yields its URL
+    and its process (a test may freeze the store with SIGSTOP)."""
     port = free_port()
     moto = Path(os.environ.get("MCP_VENV", "")) / "bin/moto_server"
     proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
@@ -114,6 +108,31 @@ def haproxy(tmp_path: Path, ports: list[int], port: int):
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         stop_process(proc)
+
+
+@contextmanager
+def running_cluster(tmp_path: Path, replicas: int = 3):
+    """`replicas` service processes on one moto table, with JWT auth, behind HAProxy round-robin.
+    Yields the cluster as a dict: endpoint, moto (its process), replicas, proxy (the URL a client uses), resource,
+    env, tmp, and bearer tokens for two principals, alice and bob."""
+    proxy_port = free_port()
+    resource = f"http://127.0.0.1:{proxy_port}/mcp"
+    with moto_server(tmp_path) as (endpoint, moto):
+        env = {**replica_env(endpoint), **auth_env(resource)}
+        started = [start_server(tmp_path, env) for _ in range(replicas)]
+        try:
+            with haproxy(tmp_path, [r.port for r in started], proxy_port) as url:
+                yield {"endpoint": endpoint, "moto": moto, "replicas": started, "proxy": url, "resource": resource,
+                       "env": env, "tmp": tmp_path,
+                       "alice": token(resource, "alice"), "bob": token(resource, "bob")}
+        finally:
+            for r in started:
+                r.stop(9)
+
+
+def access_lines(server, task_id: str) -> list[str]:
+    """The replica's access-log lines for requests about `task_id`."""
+    return [l for l in server.log().splitlines() if task_id in l and '"message":"request"' in l]
 
 
 def rpc(url: str, method: str, params: dict, bearer: str | None = None, declare: bool = True,

@@ -8,31 +8,14 @@ import signal
 
 import pytest
 
-from support import free_port, start_server
-from tasks_cluster import (auth_env, get_task, haproxy, moto_server, replica_env, rpc, start_report, token,
-                           wait_for, wait_status)
+from support import start_server
+from tasks_cluster import access_lines, get_task, rpc, running_cluster, start_report, wait_for, wait_status
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tasks")
-    proxy_port = free_port()
-    resource = f"http://127.0.0.1:{proxy_port}/mcp"
-    with moto_server(tmp) as (endpoint, moto):
-        env = {**replica_env(endpoint), **auth_env(resource)}
-        replicas = [start_server(tmp, env) for _ in range(3)]
-        try:
-            with haproxy(tmp, [r.port for r in replicas], proxy_port) as url:
-                yield {"endpoint": endpoint, "moto": moto, "replicas": replicas, "proxy": url, "resource": resource,
-                       "env": env, "tmp": tmp,
-                       "alice": token(resource, "alice"), "bob": token(resource, "bob")}
-        finally:
-            for r in replicas:
-                r.stop(9)
-
-
-def access_lines(server, task_id: str) -> list[str]:
-    return [l for l in server.log().splitlines() if task_id in l and '"message":"request"' in l]
+    with running_cluster(tmp_path_factory.mktemp("tasks")) as c:
+        yield c
 
 
 def test_a_task_made_on_one_replica_is_answered_and_read_through_the_others(cluster):
