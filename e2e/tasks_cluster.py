@@ -46,11 +46,11 @@ def _listening(port: int) -> bool:
 
 @contextmanager
 def moto_server(tmp_path: Path, table: str = TABLE):
-    """moto's server on a free port with `table` (key task_id, TTL on expires_at); yields its URL
+    """moto's server (one request at a time, e2e/moto_serial.py) on a free port with `table` (key task_id, TTL on expires_at); yields its URL
     and its process (a test may freeze the store with SIGSTOP)."""
     port = free_port()
-    moto = Path(os.environ.get("MCP_VENV", "")) / "bin/moto_server"
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+    python = Path(os.environ.get("MCP_VENV", "")) / "bin/python"
+    proc = subprocess.Popen([str(python), str(ROOT / "e2e/moto_serial.py"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=open(tmp_path / "moto.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,6 +1,7 @@
 //! The task stores' contract, on both stores: the embedded one, and DynamoDB as moto's server
-//! mode serves it (a real process on loopback, the `moto_server` of the test venv). A status
-//! only moves forward; a cancel racing a completion leaves exactly one of them.
+//! mode serves it (a real process on loopback, from the test venv, one request at a time:
+//! e2e/moto_serial.py). A status only moves forward; a cancel racing a completion leaves exactly
+//! one of them.
 
 use std::{
     net::TcpListener,
@@ -171,7 +172,7 @@ async fn memory_store_keeps_the_contract() {
     contract(Arc::new(MemoryStore::new()), "mem").await;
 }
 
-/// moto in server mode on a free loopback port, stopped when dropped.
+/// moto in server mode (e2e/moto_serial.py) on a free loopback port, stopped when dropped.
 struct Moto {
     child: Child,
     url: String,
@@ -191,12 +192,14 @@ fn moto() -> Moto {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(format!("{venv}/bin/moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // One request at a time: conditional writes atomic, as DynamoDB's are (see the script).
+    let serial = concat!(env!("CARGO_MANIFEST_DIR"), "/../e2e/moto_serial.py");
+    let child = Command::new(format!("{venv}/bin/python"))
+        .args([serial, "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server runs (scripts/bootstrap.sh installs it)");
+        .expect("moto runs (scripts/bootstrap.sh installs it in the test venv)");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
