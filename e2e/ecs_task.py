@@ -52,7 +52,7 @@ RUNC, IP = _sbin("runc"), _sbin("ip")
 
 
 def task_environment() -> dict[str, str]:
-    """The app container's environment as ECS receives it for the variable defaults."""
+    """The app container's environment as ECS gives it, for the variable defaults."""
     tf = Module.load()
     ev = tf.evaluator()
     env = {}
@@ -64,6 +64,8 @@ def task_environment() -> dict[str, str]:
                 env[name] = APPLY_TIME[name]
             else:  # beyond the small evaluator (a conditional): terraform itself evaluates it
                 env[name] = evaluate(raw, variables={v: ev.vars[v] for v in references(raw, "var")})
+    # ECS adds the task's region to every container (the AWS SDK's region, e.g. for the tasks table).
+    env.update({"AWS_REGION": ev.vars["region"], "AWS_DEFAULT_REGION": ev.vars["region"]})
     # ecs.tf sends no empty value.
     return {name: value for name, value in env.items() if value != ""}
 

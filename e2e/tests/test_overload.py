@@ -106,7 +106,7 @@ def limited_server(tmp_path, request):
     limit = app_memory_limit()
     cgroup = MemoryCgroup.create(limit)
     env = {k: v for k, v in task_environment().items()
-           if k.startswith("APP__") and k not in {"APP__HTTP__ADDR", "APP__HTTP__ALLOWED_HOSTS",
+           if k.startswith(("APP__", "AWS_")) and k not in {"APP__HTTP__ADDR", "APP__HTTP__ALLOWED_HOSTS",
                                                    "APP__HTTP__MEMORY_BUDGET_BYTES",
                                                    "APP__HTTP__TRUSTED_PROXY_HOPS"}}
     env.update({"APP__LOG__LEVEL": "warn,mcp_platform::app=info", "APP__HTTP__RATE_LIMIT_PER_SECOND": "0",
