@@ -16,19 +16,19 @@ use crate::{
     config::HttpSettings,
     context::RequestFacts,
     http::{
-        self, CheckLayer, Readiness,
-        access_log::{AccessLog, AccessLogLayer},
+        self, AroundLayer, CheckLayer, Readiness, Wrapped,
+        access_log::AccessLog,
         auth::{self, AuthLayer, Authenticator},
-        budget::{MemoryBudget, MemoryBudgetLayer},
+        budget::MemoryBudget,
         cors,
-        deadline::DeadlineLayer,
+        deadline::Deadline,
         guard::OriginGuard,
         post_only::PostOnly,
         rate_limit::RateLimits,
-        refusals::{self, JsonRpcEdge, JsonRpcEdgeLayer},
-        request_id::{AssignRequestId, RequestIdLayer},
+        refusals::{self, JsonRpcEdge},
+        request_id::RequestId,
         route::RecordRouteLayer,
-        shed::ShedLayer,
+        shed::Shed,
     },
     jsonrpc::{JsonRpcError, code},
     mcp::MCP_PATH,
@@ -55,9 +55,9 @@ where
 {
     let mcp = mcp_route(settings, memory_budget, auth.clone(), mcp_endpoint);
     ServiceBuilder::new()
-        .layer(RequestIdLayer)
-        .layer(AccessLogLayer::new(spans))
-        .layer(JsonRpcEdgeLayer)
+        .layer(AroundLayer::new(RequestId))
+        .layer(AroundLayer::new(AccessLog::new(spans)))
+        .layer(AroundLayer::new(JsonRpcEdge))
         .layer(CatchPanicLayer::custom(refusals::panicked as Panicked))
         .service(router(mcp, auth, readiness))
 }
@@ -83,20 +83,20 @@ where
         // CORS for the allowed browser origins (tower-http; preflights stop here);
         .option_layer(cors::layer(&origins, crate::mcp::REQUEST_HEADERS))
         // 503 at once above `max_in_flight`;
-        .layer(ShedLayer::new(settings.max_in_flight))
+        .layer(AroundLayer::new(Shed::new(settings.max_in_flight)))
         // 403 for a Host or Origin not allowed (DNS-rebinding protection);
         .layer(CheckLayer::new(origins))
         // 405 for anything but POST;
         .layer(CheckLayer::new(PostOnly))
         // 504 past `request_timeout_ms` from arrival, event streams included;
-        .layer(DeadlineLayer(settings.request_timeout()))
+        .layer(AroundLayer::new(Deadline(settings.request_timeout())))
         // 401/403 with the challenge, when auth is on;
         .option_layer(auth.map(AuthLayer))
         // 429 for a caller over its rate (after auth, whose principal names the caller);
         .option_layer(RateLimits::new(settings).map(CheckLayer::new))
         // 503 when the body does not fit the memory budget, charged before a byte of it is read.
         .option_layer(memory_budget.map(|bytes| {
-            MemoryBudgetLayer(MemoryBudget::new(
+            AroundLayer::shared(MemoryBudget::new(
                 bytes,
                 settings.max_body_bytes,
                 settings.request_timeout(),
@@ -127,7 +127,8 @@ where
 }
 
 /// The whole public stack, as `public_service` builds it.
-pub type PublicService = AssignRequestId<AccessLog<JsonRpcEdge<CatchPanic<Router, Panicked>>>>;
+pub type PublicService =
+    Wrapped<Wrapped<Wrapped<CatchPanic<Router, Panicked>, JsonRpcEdge>, AccessLog>, RequestId>;
 
 /// What answers a panic (see [`refusals::panicked`]).
 type Panicked = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;

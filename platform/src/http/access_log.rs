@@ -7,11 +7,20 @@
 use std::{
     borrow::Cow,
     convert::Infallible,
+    future::Future,
     sync::{Arc, OnceLock},
-    task::{Context, Poll},
     time::SystemTime,
 };
 
+use super::{Around, Handled, body::Guarded};
+use crate::{
+    context::{RequestFacts, SpanStart},
+    telemetry::{
+        self, ServerSpans,
+        metrics::{HistogramSeries, labels, names},
+        semconv,
+    },
+};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
@@ -23,72 +32,17 @@ use opentelemetry::{
     KeyValue,
     trace::{SpanBuilder, Status, TraceContextExt as _},
 };
-use tower::{Layer, Service};
 
-use super::body::Guarded;
-use crate::{
-    context::{RequestFacts, SpanStart},
-    telemetry::{
-        self, ServerSpans,
-        metrics::{HistogramSeries, labels, names},
-        semconv,
-    },
-};
-
-/// Records every request ([`AccessLog`]).
-#[derive(Clone)]
-pub struct AccessLogLayer {
-    shared: Arc<Shared>,
-}
-
-impl AccessLogLayer {
-    pub fn new(spans: ServerSpans) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                spans,
-                active_requests: OnceLock::new(),
-                durations: HistogramSeries::new(names::HTTP_REQUEST_DURATION),
-            }),
-        }
-    }
-}
-
-impl<S> Layer<S> for AccessLogLayer {
-    type Service = AccessLog<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AccessLog {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct AccessLog<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S> Service<Request> for AccessLog<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = super::Handled;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+impl Around for AccessLog {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let Some(facts) = RequestFacts::of(req.extensions()).cloned() else {
             // Only reachable by mounting this layer outside the request-id layer.
-            return Box::pin(self.inner.call(req));
+            return Box::pin(next(req));
         };
-        if self.shared.spans.0.is_some() {
+        if self.spans.0.is_some() {
             facts.set_span_start(SpanStart {
                 parent: telemetry::context_from_headers(req.headers()),
                 start: SystemTime::now(),
@@ -99,12 +53,12 @@ where
         // here, and the record is still written (and the request leaves the in-flight gauge).
         let mut record = Record {
             facts,
-            shared: self.shared.clone(),
+            log: self.clone(),
             method: semconv::known_method(req.method()),
             status: None,
         };
-        record.shared.active_requests().increment(1.0);
-        let handled = self.inner.call(req);
+        record.log.active_requests().increment(1.0);
+        let handled = next(req);
         Box::pin(async move {
             let response = handled.await?;
             record.status = Some(response.status());
@@ -113,15 +67,23 @@ where
     }
 }
 
-/// What the access layer keeps across requests.
-struct Shared {
+/// Records every request (an [`Around`] layer): what it keeps across requests.
+pub struct AccessLog {
     spans: ServerSpans,
     active_requests: OnceLock<Gauge>,
     /// `http.server.request.duration`, by method, status code, route and error type.
     durations: HistogramSeries,
 }
 
-impl Shared {
+impl AccessLog {
+    pub fn new(spans: ServerSpans) -> Self {
+        Self {
+            spans,
+            active_requests: OnceLock::new(),
+            durations: HistogramSeries::new(names::HTTP_REQUEST_DURATION),
+        }
+    }
+
     fn active_requests(&self) -> &Gauge {
         self.active_requests
             .get_or_init(|| metrics::gauge!(names::HTTP_ACTIVE_REQUESTS))
@@ -207,7 +169,7 @@ fn protocol_version(version: Version) -> &'static str {
 /// measured to their last byte.
 struct Record {
     facts: RequestFacts,
-    shared: Arc<Shared>,
+    log: Arc<AccessLog>,
     method: &'static str,
     /// `None` while no response exists: dropped so, the request was cancelled.
     status: Option<StatusCode>,
@@ -216,7 +178,7 @@ struct Record {
 impl Drop for Record {
     fn drop(&mut self) {
         let elapsed = self.facts.received().elapsed();
-        self.shared.active_requests().decrement(1.0);
+        self.log.active_requests().decrement(1.0);
         let status = self.status.map(|status| status.as_u16());
         let status_text = self.status.map(status_label);
         let route = self.facts.route().map(route_label);
@@ -226,7 +188,7 @@ impl Drop for Record {
             (Some(status), Some(text)) => status.is_server_error().then(|| text.clone()),
             _ => Some(Cow::Borrowed(semconv::CANCELLED)),
         };
-        self.shared.durations.record(
+        self.log.durations.record(
             [
                 Some(Label::new(labels::HTTP_REQUEST_METHOD, self.method)),
                 status_text.map(|status| Label::new(labels::HTTP_RESPONSE_STATUS_CODE, status)),
@@ -288,7 +250,7 @@ impl Record {
         let builder = SpanBuilder::from_name(name)
             .with_attributes(http_attributes)
             .with_start_time(start);
-        let Some(trace) = self.shared.spans.start(|| (parent, builder)) else {
+        let Some(trace) = self.log.spans.start(|| (parent, builder)) else {
             return;
         };
         let span = trace.span();

@@ -26,12 +26,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 
-use tower::{Layer, Service};
-
-use super::{
-    Handled, Refusable, body::Guarded, passed, refused, sampled_log::SampledLog,
-    shed::retry_shortly,
-};
+use super::{Around, Handled, body::Guarded, sampled_log::SampledLog, shed::retry_shortly};
 use crate::{
     context::RequestFacts,
     telemetry::metrics::{labels, names, shed},
@@ -40,49 +35,18 @@ use crate::{
 /// What of a body is never refused for the budget (charged all the same).
 pub const SMALL_BODY_BYTES: u64 = 64 * 1024;
 
-/// Charges every request's buffered bytes to the budget ([`Budgeted`]).
-#[derive(Clone)]
-pub struct MemoryBudgetLayer(pub Arc<MemoryBudget>);
-
-impl<S> Layer<S> for MemoryBudgetLayer {
-    type Service = Budgeted<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Budgeted {
-            inner,
-            budget: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Budgeted<S> {
-    inner: S,
-    budget: Arc<MemoryBudget>,
-}
-
-impl<S> Service<Request> for Budgeted<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Refusable<Handled>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+/// Charges every request's buffered bytes to the budget (an [`Around`] layer).
+impl Around for MemoryBudget {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let facts = RequestFacts::of(req.extensions()).cloned();
-        match self.budget.admit(req) {
-            Admission::Refused(refusal) => refused(refusal),
+        match self.admit(req) {
+            Admission::Refused(refusal) => Box::pin(std::future::ready(Ok(refusal))),
             Admission::Admitted(req, charge) => {
-                let handled = self.inner.call(req);
-                passed(Box::pin(async move {
-                    Ok(charge.hold(handled.await?, facts.as_ref()))
-                }))
+                let handled = next(req);
+                Box::pin(async move { Ok(charge.hold(handled.await?, facts.as_ref())) })
             }
         }
     }
@@ -373,13 +337,15 @@ mod tests {
         E: FnOnce(Request) -> F + Send + 'static,
         F: std::future::Future<Output = Response> + Send + 'static,
     {
-        use tower::{ServiceExt as _, service_fn};
+        use tower::{Layer as _, ServiceExt as _, service_fn};
+
+        use crate::http::AroundLayer;
         let mut endpoint = Some(endpoint);
         let service = service_fn(move |req| {
             let endpoint = endpoint.take().expect("called once");
             async move { Ok::<_, Infallible>(endpoint(req).await) }
         });
-        let answer = MemoryBudgetLayer(budget.clone())
+        let answer = AroundLayer::shared(budget.clone())
             .layer(service)
             .oneshot(req);
         answer.await.unwrap_or_else(|never| match never {})

@@ -29,22 +29,16 @@ const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct BrowserCorsLayer(CorsLayer);
 
-impl<S: Clone> Layer<S> for BrowserCorsLayer {
+impl<S> Layer<S> for BrowserCorsLayer {
     type Service = BrowserCors<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BrowserCors {
-            cors: self.0.layer(inner.clone()),
-            inner,
-        }
+        BrowserCors(self.0.layer(inner))
     }
 }
 
 #[derive(Clone)]
-pub struct BrowserCors<S> {
-    cors: Cors<S>,
-    inner: S,
-}
+pub struct BrowserCors<S>(Cors<S>);
 
 impl<S> Service<Request> for BrowserCors<S>
 where
@@ -55,18 +49,15 @@ where
     type Future = Either<ResponseFuture<S::Future>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Both paths ready (CORS checks its rules there), whichever the request takes.
-        match self.cors.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.inner.poll_ready(cx),
-            other => other,
-        }
+        // CORS checks its rules, then readies the one inner service both paths call.
+        self.0.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
         if req.headers().contains_key(header::ORIGIN) {
-            Either::Left(self.cors.call(req))
+            Either::Left(self.0.call(req))
         } else {
-            Either::Right(self.inner.call(req))
+            Either::Right(self.0.get_mut().call(req))
         }
     }
 }

@@ -7,6 +7,7 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -19,7 +20,8 @@ use axum::{
 };
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
-use tower::{Layer, Service};
+
+use super::{Around, Handled};
 
 use crate::{
     context::RequestFacts,
@@ -27,44 +29,18 @@ use crate::{
     telemetry::metrics::names,
 };
 
-/// The request deadline (`APP__HTTP__REQUEST_TIMEOUT_MS`) for everything below it ([`Deadline`]).
+/// The request deadline (`APP__HTTP__REQUEST_TIMEOUT_MS`) for everything below it (an
+/// [`Around`] layer).
 #[derive(Debug, Clone, Copy)]
-pub struct DeadlineLayer(pub Duration);
+pub struct Deadline(pub Duration);
 
-impl<S> Layer<S> for DeadlineLayer {
-    type Service = Deadline<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Deadline {
-            inner,
-            timeout: self.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Deadline<S> {
-    inner: S,
-    timeout: Duration,
-}
-
-impl<S> Service<Request> for Deadline<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = super::Handled;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+impl Around for Deadline {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let facts = RequestFacts::of(req.extensions()).cloned();
-        let handled = self.inner.call(req);
-        Box::pin(run(self.timeout, facts, handled))
+        Box::pin(run(self.0, facts, next(req)))
     }
 }
 
@@ -154,7 +130,7 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for StreamDeadline<B> {
 
 #[cfg(test)]
 mod tests {
-    use tower::{ServiceExt as _, service_fn};
+    use tower::{Layer as _, ServiceExt as _, service_fn};
 
     use super::*;
 
@@ -170,7 +146,8 @@ mod tests {
                 std::future::pending::<Result<Response, Infallible>>().await
             }
         });
-        let service = DeadlineLayer(Duration::from_millis(20)).layer(inner);
+        let service =
+            super::super::AroundLayer::new(Deadline(Duration::from_millis(20))).layer(inner);
         let answer = service
             .oneshot(Request::post("/mcp").body(Body::empty()).unwrap())
             .await

@@ -41,19 +41,87 @@ use tower::{Layer, Service};
 /// The future of a layer that does work around its inner service's.
 pub type Handled = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-/// The future of a layer that may refuse a request at once: its refusal, or its work around
-/// the inner service's.
-pub type Refusable<F> = Either<std::future::Ready<Result<Response, Infallible>>, F>;
-
-/// A layer's refusal.
-pub fn refused<F>(response: Response) -> Refusable<F> {
-    Either::Left(std::future::ready(Ok(response)))
+/// A layer that works around the rest of the stack: it reads or changes the request, calls
+/// `next` at once (or answers without it), and works on the answer. Each is an [`AroundLayer`]:
+/// one `Service` serves them all.
+pub trait Around: Send + Sync + 'static {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static;
 }
 
-/// A layer's pass: its work around the inner service's.
-pub fn passed<F>(work: F) -> Refusable<F> {
-    Either::Right(work)
+/// An [`Around`] as a layer, its state shared by every request.
+pub struct AroundLayer<A>(Arc<A>);
+
+impl<A> AroundLayer<A> {
+    pub fn new(around: A) -> Self {
+        Self(Arc::new(around))
+    }
+
+    /// A layer of state already shared elsewhere.
+    pub fn shared(around: Arc<A>) -> Self {
+        Self(around)
+    }
 }
+
+impl<A> Clone for AroundLayer<A> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S, A> Layer<S> for AroundLayer<A> {
+    type Service = Wrapped<S, A>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Wrapped {
+            inner,
+            around: self.0.clone(),
+        }
+    }
+}
+
+pub struct Wrapped<S, A> {
+    inner: S,
+    around: Arc<A>,
+}
+
+impl<S: Clone, A> Clone for Wrapped<S, A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            around: self.around.clone(),
+        }
+    }
+}
+
+impl<S, A, B> Service<Request> for Wrapped<S, A>
+where
+    S: Service<Request, Response = Response<B>, Error = Infallible>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+    A: Around,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Handled;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let inner = &mut self.inner;
+        self.around.around(req, |req| {
+            let handled = inner.call(req);
+            async move { Ok(handled.await?.map(axum::body::Body::new)) }
+        })
+    }
+}
+
+/// The future of a check: its refusal, or the inner service's future untouched.
+pub type Checked<F> = Either<std::future::Ready<Result<Response, Infallible>>, F>;
 
 /// A check a request must pass before the rest of the stack: the shed-free refusals (Host and
 /// Origin, the method, the caller's rate), each a [`CheckLayer`] of its own.
@@ -78,22 +146,22 @@ impl<C> Clone for CheckLayer<C> {
 }
 
 impl<S, C> Layer<S> for CheckLayer<C> {
-    type Service = Checked<S, C>;
+    type Service = CheckedBy<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Checked {
+        CheckedBy {
             inner,
             check: self.0.clone(),
         }
     }
 }
 
-pub struct Checked<S, C> {
+pub struct CheckedBy<S, C> {
     inner: S,
     check: Arc<C>,
 }
 
-impl<S: Clone, C> Clone for Checked<S, C> {
+impl<S: Clone, C> Clone for CheckedBy<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -102,14 +170,14 @@ impl<S: Clone, C> Clone for Checked<S, C> {
     }
 }
 
-impl<S, C> Service<Request> for Checked<S, C>
+impl<S, C> Service<Request> for CheckedBy<S, C>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
     C: Check,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Refusable<S::Future>;
+    type Future = Checked<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -117,8 +185,8 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         match self.check.check(&req) {
-            Some(refusal) => refused(refusal),
-            None => passed(self.inner.call(req)),
+            Some(refusal) => Either::Left(std::future::ready(Ok(refusal))),
+            None => Either::Right(self.inner.call(req)),
         }
     }
 }

@@ -4,11 +4,7 @@
 //! can parse and quote. The layers that know their JSON-RPC error code answer in JSON-RPC
 //! themselves and pass through untouched.
 
-use std::{
-    any::Any,
-    convert::Infallible,
-    task::{Context, Poll},
-};
+use std::{any::Any, convert::Infallible, future::Future, sync::Arc};
 
 use axum::{
     body::Body,
@@ -16,54 +12,27 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
-use tower::{Layer, Service};
+
+use super::{Around, Handled};
 
 use crate::{
     context::RequestFacts,
     jsonrpc::{JsonRpcError, code},
 };
 
-/// Puts every refusal in JSON-RPC ([`JsonRpcEdge`]).
+/// Puts every refusal in JSON-RPC (an [`Around`] layer).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct JsonRpcEdgeLayer;
+pub struct JsonRpcEdge;
 
-impl<S> Layer<S> for JsonRpcEdgeLayer {
-    type Service = JsonRpcEdge<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        JsonRpcEdge { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct JsonRpcEdge<S> {
-    inner: S,
-}
-
-impl<S, B> Service<Request> for JsonRpcEdge<S>
-where
-    S: Service<Request, Response = Response<B>, Error = Infallible>,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = super::Handled;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+impl Around for JsonRpcEdge {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let facts = RequestFacts::of(req.extensions()).cloned();
-        let handled = self.inner.call(req);
-        Box::pin(async move {
-            let response = handled.await?.map(Body::new);
-            Ok(as_json_rpc(response, facts.as_ref()).await)
-        })
+        let handled = next(req);
+        Box::pin(async move { Ok(as_json_rpc(handled.await?, facts.as_ref()).await) })
     }
 }
 
@@ -138,7 +107,7 @@ pub fn panicked(panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use tower::{ServiceExt as _, service_fn};
+    use tower::{Layer as _, ServiceExt as _, service_fn};
 
     use super::*;
 
@@ -150,7 +119,7 @@ mod tests {
                 _ => (StatusCode::OK, "fine").into_response(),
             })
         });
-        let service = JsonRpcEdgeLayer.layer(inner);
+        let service = super::super::AroundLayer::new(JsonRpcEdge).layer(inner);
         let call = |path: &str| {
             service
                 .clone()

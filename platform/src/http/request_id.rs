@@ -4,20 +4,16 @@
 //! future of the request runs in. Hand-written: tower-http's three request-id layers do the id
 //! but not the facts, at more cost (see the README's performance section).
 
-use std::{
-    convert::Infallible,
-    task::{Context, Poll},
-    time::Instant,
-};
+use std::{convert::Infallible, future::Future, sync::Arc, time::Instant};
 
 use axum::{
     extract::Request as AxumRequest,
     http::{HeaderName, HeaderValue, Request},
     response::Response,
 };
-use tower::{Layer, Service};
 use tracing::Instrument as _;
 
+use super::{Around, Handled};
 use crate::context::{self, RequestFacts};
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
@@ -40,37 +36,19 @@ pub fn take_or_make<B>(req: &mut Request<B>) -> HeaderValue {
     id
 }
 
-/// Gives every request its id, facts and span ([`AssignRequestId`]).
+/// Gives every request its id, facts and span (an [`Around`] layer).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdLayer;
+pub struct RequestId;
 
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = AssignRequestId<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AssignRequestId { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct AssignRequestId<S> {
-    inner: S,
-}
-
-impl<S> Service<AxumRequest> for AssignRequestId<S>
-where
-    S: Service<AxumRequest, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = super::Handled;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: AxumRequest) -> Self::Future {
+impl Around for RequestId {
+    fn around<F>(
+        self: &Arc<Self>,
+        mut req: AxumRequest,
+        next: impl FnOnce(AxumRequest) -> F,
+    ) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
         let received = Instant::now();
         let request_id = take_or_make(&mut req);
         let span = context::request_span(request_id.to_str().unwrap_or_default());
@@ -79,7 +57,7 @@ where
             received,
             span.clone(),
         ));
-        let handled = span.in_scope(|| self.inner.call(req));
+        let handled = span.in_scope(|| next(req));
         Box::pin(
             async move {
                 let mut response = handled.await?;
@@ -97,7 +75,7 @@ where
 #[cfg(test)]
 mod tests {
     use axum::response::IntoResponse as _;
-    use tower::{ServiceExt as _, service_fn};
+    use tower::{Layer as _, ServiceExt as _, service_fn};
 
     use super::*;
 
@@ -107,7 +85,7 @@ mod tests {
             let facts = RequestFacts::of(req.extensions()).expect("facts");
             Ok::<_, Infallible>(facts.request_id().to_owned().into_response())
         });
-        let service = RequestIdLayer.layer(inner);
+        let service = super::super::AroundLayer::new(RequestId).layer(inner);
         let request = AxumRequest::post("/mcp")
             .header(&X_REQUEST_ID, "caller-7")
             .body(axum::body::Body::empty())

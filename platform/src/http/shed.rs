@@ -2,12 +2,14 @@
 //! (never a growing queue). Hand-written: tower's `ConcurrencyLimit` releases its permit when the
 //! response head leaves, but an event stream is still in flight until its last byte.
 
-use std::{
-    convert::Infallible,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{convert::Infallible, future::Future, sync::Arc};
 
+use super::{Around, Handled, body::Guarded};
+use crate::{
+    context::RequestFacts,
+    jsonrpc::{JsonRpcError, code},
+    telemetry::metrics::{labels, names, shed},
+};
 use axum::{
     body::Body,
     extract::Request,
@@ -15,61 +17,26 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::{Layer, Service};
 
-use super::body::Guarded;
-use crate::{
-    context::RequestFacts,
-    jsonrpc::{JsonRpcError, code},
-    telemetry::metrics::{labels, names, shed},
-};
+/// Requests allowed in flight, shared by every request of the route (an [`Around`] layer).
+pub struct Shed(Arc<Semaphore>);
 
-/// Requests allowed in flight, shared by every request of the route ([`Shed`]).
-#[derive(Clone)]
-pub struct ShedLayer(Arc<Semaphore>);
-
-impl ShedLayer {
+impl Shed {
     pub fn new(max_in_flight: usize) -> Self {
         Self(Arc::new(Semaphore::new(max_in_flight)))
     }
 }
 
-impl<S> Layer<S> for ShedLayer {
-    type Service = Shed<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Shed {
-            inner,
-            in_flight: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Shed<S> {
-    inner: S,
-    in_flight: Arc<Semaphore>,
-}
-
-impl<S> Service<Request> for Shed<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = super::Refusable<super::Handled>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return super::refused(overloaded(&req));
+impl Around for Shed {
+    fn around<F>(self: &Arc<Self>, req: Request, next: impl FnOnce(Request) -> F) -> Handled
+    where
+        F: Future<Output = Result<Response, Infallible>> + Send + 'static,
+    {
+        let Ok(permit) = self.0.clone().try_acquire_owned() else {
+            return Box::pin(std::future::ready(Ok(overloaded(&req))));
         };
-        let handled = self.inner.call(req);
-        super::passed(Box::pin(async move { Ok(hold(handled.await?, permit)) }))
+        let handled = next(req);
+        Box::pin(async move { Ok(hold(handled.await?, permit)) })
     }
 }
 
@@ -105,7 +72,7 @@ fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use tower::{ServiceExt as _, service_fn};
+    use tower::{Layer as _, ServiceExt as _, service_fn};
 
     use super::*;
 
@@ -113,7 +80,7 @@ mod tests {
     async fn a_request_over_the_limit_is_shed_until_a_response_body_is_done() {
         let inner =
             service_fn(|_req: Request| async { Ok::<_, Infallible>("pong".into_response()) });
-        let service = ShedLayer::new(1).layer(inner);
+        let service = super::super::AroundLayer::new(Shed::new(1)).layer(inner);
         let request = || Request::post("/mcp").body(Body::empty()).unwrap();
         let held = service.clone().oneshot(request()).await.unwrap();
         assert_eq!(held.status(), StatusCode::OK);
