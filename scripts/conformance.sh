@@ -6,6 +6,8 @@
 #   0.1.16          --suite active                      the 2025-06-18 / 2025-11-25 scenarios
 #   0.2.0-alpha.12  --suite all --spec-version 2026-07-28  the stateless revision (its scenarios
 #                   are still tagged draft, which the default "active" suite leaves out)
+#   0.2.0-alpha.12  --scenario tasks-*                  the Tasks extension (SEP-2663), tagged
+#                   [extension]: off the spec timeline, so one run per scenario at its wire
 #
 # Expected failures: e2e/conformance/baseline-*.yaml (only what a stateless server cannot do).
 # Exits non-zero on any other failure or warning, and on a baseline entry that now passes.
@@ -61,15 +63,10 @@ done
 curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz"
 
 failed=0
-# run_suite LABEL PACKAGE BASELINE ARGS...: prints the suite's summary, its Total line and how
-# many scenarios ran; records a failure when the suite's exit code says so.
-run_suite() {
-  local label=$1 package=$2 baseline=$3
-  shift 3
-  local log=$OUT/$label.log rc=0
-  "$NODE" "$SUITES/$package/dist/index.js" server --url "$URL" "$@" \
-    --expected-failures "$baseline" -o "$OUT/$label" >"$log" 2>&1 || rc=$?
-  echo "== conformance $label ($package $*)"
+# report LABEL LOG RC: prints a run's summary, its Total line and how many scenarios ran; records
+# a failure when the run's exit code RC says so.
+report() {
+  local label=$1 log=$2 rc=$3
   sed -n '/=== SUMMARY ===/,/^Total:/p' "$log" | grep -E '^[✓✗]' || true
   echo "$label scenarios run: $(grep -cE '^[✓✗] ' "$log" || true)"
   grep -qE '^Total:' "$log" || { echo "no Total line; see $log" >&2; rc=1; }
@@ -82,8 +79,55 @@ run_suite() {
   fi
 }
 
+# run_suite LABEL PACKAGE BASELINE ARGS...: one suite run, reported.
+run_suite() {
+  local label=$1 package=$2 baseline=$3
+  shift 3
+  local log=$OUT/$label.log rc=0
+  "$NODE" "$SUITES/$package/dist/index.js" server --url "$URL" "$@" \
+    --expected-failures "$baseline" -o "$OUT/$label" >"$log" 2>&1 || rc=$?
+  echo "== conformance $label ($package $*)"
+  report "$label" "$log" "$rc"
+}
+
+# run_extension LABEL PACKAGE BASELINE PREFIX: the server scenarios of an extension whose names
+# start with PREFIX, one `--scenario` run each (no suite selects extensions, and a spec version
+# leaves them out), summed up in the suite's own summary form and reported.
+run_extension() {
+  local label=$1 package=$2 baseline=$3 prefix=$4
+  local log=$OUT/$label.log rc=0 scenario one counts ok bad passed=0 failing=0
+  local summary=$OUT/$label.summary
+  : >"$summary"
+  for scenario in $("$NODE" "$SUITES/$package/dist/index.js" list --server |
+    sed -n "s/^  - \($prefix[^ ]*\) \[extension\]\$/\1/p"); do
+    one=0
+    "$NODE" "$SUITES/$package/dist/index.js" server --url "$URL" --scenario "$scenario" \
+      --expected-failures "$baseline" -o "$OUT/$label" >"$OUT/$label.$scenario.log" 2>&1 || one=$?
+    # "Passed: 9/9, 0 failed, 0 warnings"
+    counts=$(sed -n 's/^Passed: \([0-9]*\)\/[0-9]*, \([0-9]*\) failed.*/\1 \2/p' "$OUT/$label.$scenario.log")
+    read -r ok bad <<<"${counts:-0 1}"
+    passed=$((passed + ok))
+    failing=$((failing + bad))
+    if [ "$bad" -eq 0 ]; then echo "✓ $scenario: $ok passed, $bad failed"; else echo "✗ $scenario: $ok passed, $bad failed"; fi >>"$summary"
+    if [ "$one" -ne 0 ]; then
+      rc=$one
+      echo "$scenario: unexpected failures, warnings or stale baseline entries; see $OUT/$label.$scenario.log" >>"$summary.verdict"
+    fi
+  done
+  {
+    echo "=== SUMMARY ==="
+    cat "$summary"
+    echo
+    echo "Total: $passed passed, $failing failed"
+    if [ "$rc" -eq 0 ]; then echo "Baseline check passed: all failures are expected."; else cat "$summary.verdict"; fi
+  } >"$log"
+  echo "== conformance $label ($package --scenario $prefix*, one run each)"
+  report "$label" "$log" "$rc"
+}
+
 run_suite 2025 conformance-stable e2e/conformance/baseline-2025.yaml --suite active
 run_suite 2026-07-28 conformance-next e2e/conformance/baseline-2026.yaml --suite all --spec-version 2026-07-28
+run_extension tasks conformance-next e2e/conformance/baseline-2026.yaml tasks-
 
 stop_server
 trap - EXIT
@@ -91,5 +135,5 @@ if [ "$failed" -ne 0 ]; then
   echo "results and server log: $OUT" >&2
   exit 1
 fi
-echo "conformance: both suites passed"
+echo "conformance: every suite passed"
 [ -n "$KEEP_OUT" ] || rm -rf "$OUT"

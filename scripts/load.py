@@ -67,8 +67,9 @@ MIX = [
     ("server/discover", MODERN, ("server/discover", {}), lambda r: bool(r), None),
     # A downstream call; a tool error when no weather API is configured (`just run`), still an answer.
     ("weather", STABLE, call("weather", {"city": "Paris"}), lambda r: "content" in r, None),
-    # A long-running tool as a task (the client declares the Tasks extension): answered at once.
-    ("report task", MODERN, call("report", {"title": "load", "seconds": 0}), task_created, None),
+    # A long-running tool as a task (the client declares the Tasks extension): answered at once. It
+    # must wait (a second's work) to become one: a report of 0 s is answered as a plain call.
+    ("report task", MODERN, call("report", {"title": "load", "seconds": 1}), task_created, None),
 ]
 
 

@@ -27,7 +27,7 @@ use crate::server::Conformance;
 /// The prompt that asks for input (served by hand: rmcp's prompt router drops `inputResponses`).
 pub const PROMPT: &str = "test_input_required_result_prompt";
 
-fn elicit(message: &str, schema: ElicitationSchema) -> InputRequest {
+pub(crate) fn elicit(message: &str, schema: ElicitationSchema) -> InputRequest {
     InputRequest::Elicitation(ElicitRequest::new(
         ElicitRequestParams::FormElicitationParams {
             meta: None,
@@ -37,7 +37,7 @@ fn elicit(message: &str, schema: ElicitationSchema) -> InputRequest {
     ))
 }
 
-fn text_field(name: &str) -> ElicitationSchema {
+pub(crate) fn text_field(name: &str) -> ElicitationSchema {
     ElicitationSchema::builder()
         .required_string(name)
         .build()
@@ -74,7 +74,7 @@ fn lacking(client: &ClientCapabilities, request: &InputRequest) -> Option<Client
 
 /// An `input_required` answer asking `questions`, after checking the client can answer them: a
 /// server must not ask for what the client did not declare (-32021 names what is missing).
-fn ask(
+pub(crate) fn ask(
     context: &RequestContext<RoleServer>,
     questions: Vec<(&str, InputRequest)>,
     state: Option<String>,
@@ -92,19 +92,22 @@ fn ask(
 
 /// The client's answer to `key`, when it is a result object. Anything else (missing, a bare
 /// value) counts as unanswered, so the question is asked again.
-fn answer<'a>(answers: Option<&'a Answers>, key: &str) -> Option<&'a Map<String, Value>> {
+pub(crate) fn answer<'a>(
+    answers: Option<&'a Answers>,
+    key: &str,
+) -> Option<&'a Map<String, Value>> {
     answers?.get(key)?.as_object()
 }
 
 /// The accepted form field `field` of an elicitation answer.
-fn form_field<'a>(answer: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+pub(crate) fn form_field<'a>(answer: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
     if answer.get("action").and_then(Value::as_str) != Some("accept") {
         return None;
     }
     answer.get("content")?.get(field)?.as_str()
 }
 
-fn done(text: impl Into<String>) -> CallToolResponse {
+pub(crate) fn done(text: impl Into<String>) -> CallToolResponse {
     CallToolResult::success(vec![ContentBlock::text(text)]).into()
 }
 

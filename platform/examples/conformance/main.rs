@@ -18,6 +18,7 @@ mod prompts;
 mod resources;
 mod seal;
 mod server;
+mod tasks;
 
 use std::process::ExitCode;
 

@@ -22,7 +22,7 @@ pub struct Conformance {
 impl Conformance {
     pub fn new() -> Self {
         Self {
-            tools: Self::content_tools() + Self::input_required_tools(),
+            tools: Self::content_tools() + Self::input_required_tools() + Self::task_tools(),
             prompts: Self::prompts(),
             seal: StateSeal::random(),
         }

@@ -6,10 +6,12 @@
 
 use std::{
     future::Future,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
+use futures::FutureExt as _;
 use rmcp::{
     ErrorData,
     model::{CallToolResponse, ErrorCode, TaskStatus},
@@ -45,6 +47,24 @@ pub struct Tasks {
     runners: watch::Sender<usize>,
     /// When the drain deadline is, once shutdown began.
     deadline: Mutex<Option<tokio::time::Instant>>,
+}
+
+/// A task not stored yet: see [`Tasks::prepare`].
+pub struct Prepared {
+    record: TaskRecord,
+    running: Arc<Running>,
+    latest: watch::Sender<Option<TaskRecord>>,
+}
+
+impl Prepared {
+    pub fn record(&self) -> &TaskRecord {
+        &self.record
+    }
+
+    /// The tool's handle on the task.
+    pub fn work(&self) -> Work {
+        Work::task(self.running.clone())
+    }
 }
 
 /// How a runner ended.
@@ -130,10 +150,11 @@ impl Tasks {
         self.poll.as_millis() as u64
     }
 
-    /// A new task's record: working, unguessable id, this replica's TTL and poll interval.
-    pub fn new_record(&self, tool: &str, owner: &str) -> TaskRecord {
+    /// A task about to be made for `tool`: working, unguessable id, this replica's TTL and poll
+    /// interval, not stored yet. Its [`Work`] goes to the tool; [`Tasks::start`] runs it.
+    pub fn prepare(&self, tool: &str, owner: &str) -> Prepared {
         let now = now_ms();
-        TaskRecord {
+        let record = TaskRecord {
             id: uuid::Uuid::new_v4().to_string(),
             owner: owner.to_owned(),
             tool: tool.to_owned(),
@@ -147,32 +168,37 @@ impl Tasks {
             input_responses: Default::default(),
             result: None,
             error: None,
-        }
-    }
-
-    /// Runs the work of `record` (already stored) in the background, in `span`. `work` gets the
-    /// tool's [`Work`] handle and returns the tool call's future.
-    pub fn spawn<F>(
-        self: &Arc<Self>,
-        record: &TaskRecord,
-        span: tracing::Span,
-        work: impl FnOnce(Work) -> F,
-    ) where
-        F: Future<Output = Result<CallToolResponse, ErrorData>> + Send + 'static,
-    {
-        let (latest_tx, latest_rx) = watch::channel(Some(record.clone()));
+        };
+        let (latest, latest_rx) = watch::channel(Some(record.clone()));
         let running = Arc::new(Running::new(
             record.id.clone(),
             self.store.clone(),
             latest_rx,
         ));
-        let future = work(Work::task(running.clone()));
+        Prepared {
+            record,
+            running,
+            latest,
+        }
+    }
+
+    /// Runs `future`, the tool's call with the [`Work`] of `prepared` (whose record the store now
+    /// holds), in the background, in `span`.
+    pub fn start<F>(self: &Arc<Self>, prepared: Prepared, span: tracing::Span, future: F)
+    where
+        F: Future<Output = Result<CallToolResponse, ErrorData>> + Send + 'static,
+    {
+        let Prepared {
+            record,
+            running,
+            latest,
+        } = prepared;
+        running.mark_stored();
         self.runners.send_modify(|n| *n += 1);
         let tasks = self.clone();
-        let tool = record.tool.clone();
         tokio::spawn(
             async move {
-                tasks.run(running, latest_tx, &tool, future).await;
+                tasks.run(running, latest, &record.tool, future).await;
                 tasks.runners.send_modify(|n| *n -= 1);
             }
             .instrument(span),
@@ -211,9 +237,12 @@ impl Tasks {
                 }
             }
         };
-        let mut work = Box::pin(work);
+        // A tool that panics (the hook logs it) fails its task, as a panicking request gets a 500.
+        let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind());
         let end = tokio::select! {
-            outcome = &mut work => End::Done(outcome),
+            outcome = &mut work => End::Done(outcome.unwrap_or_else(|_| {
+                Err(ErrorData::internal_error("the tool failed unexpectedly", None))
+            })),
             end = watch => end,
             () = self.shutdown.cancelled() => End::Shutdown,
         };
@@ -233,8 +262,14 @@ impl Tasks {
                 change.status_message = Some(None);
                 Some(change)
             }
-            End::Done(Ok(_)) => {
-                let message = "the tool answered neither a result nor an error";
+            End::Done(Ok(response)) => {
+                let message = if matches!(response, CallToolResponse::InputRequired(_)) {
+                    // The tool waited first, so the call was a task by then.
+                    "the tool asked for input (input_required) after the call became a task; \
+                     in a task, input is asked with Work::request_input"
+                } else {
+                    "the tool answered neither a result nor an error"
+                };
                 let mut change = Change::status(TaskStatus::Failed).message(message);
                 change.error = Some(error_json(internal, message));
                 Some(change)

@@ -1,22 +1,23 @@
 //! [`TaskServer`]: an rmcp handler around the service's, adding the Tasks extension
 //! (`io.modelcontextprotocol/tasks`, 2026-07-28). A `tools/call` of a tool marked
-//! [`runs_as_task`](super::runs_as_task) from a client that declares the extension is stored as a
-//! task, answered at once with it, and run here in the background; `tasks/get`, `tasks/update`
-//! and `tasks/cancel` are answered from the store, so any replica answers them. With auth on, a
-//! task is its creator's: to anyone else it does not exist.
+//! [`runs_as_task`](super::runs_as_task) from a client that declares the extension becomes a task
+//! the first time the tool waits: it is stored, answered with, and run on here in the background;
+//! `tasks/get`, `tasks/update` and `tasks/cancel` are answered from the store, so any replica
+//! answers them. With auth on, a task is its creator's: to anyone else it does not exist.
 
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, sync::Arc, task::Poll};
 
 use opentelemetry::trace::TraceContextExt as _;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
-        CompleteResult, CreateTaskResult, CustomRequest, CustomResult, DetailedTask,
-        GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult, InputRequests,
-        ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-        ServerConfig, TASKS_EXTENSION_ID, Task, TaskPayload, TaskStatus, Tool, UpdateTaskParams,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
+        CompleteRequestParams, CompleteResult, CreateTaskResult, CustomRequest, CustomResult,
+        DetailedTask, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+        InputRequests, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, ServerConfig, TASKS_EXTENSION_ID, Task, TaskPayload, TaskStatus,
+        Tool, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -38,8 +39,35 @@ use super::{
     store::{StoreError, TaskRecord, iso8601, now_ms},
 };
 
-/// The `_meta` key of a tool that runs as a task (see [`super::runs_as_task`]).
+/// The `_meta` key of a tool that runs as a task (see [`super::runs_as_task`]); its value is a
+/// [`TaskSupport`] name.
 pub const RUNS_AS_TASK: &str = "mcp-platform/runsAsTask";
+
+/// Whether a tool may also run as a plain call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// A task for clients that speak tasks, a plain call for the others.
+    Optional,
+    /// Only a task: other clients are told the capability they lack (`-32021`).
+    Required,
+}
+
+impl TaskSupport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+
+    fn of(tool: &Tool) -> Option<Self> {
+        match tool.meta.as_ref()?.0.get(RUNS_AS_TASK)?.as_str()? {
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
 /// The target of the task spans.
 pub const TASK_SPAN_TARGET: &str = "mcp_platform::tasks";
 
@@ -66,11 +94,8 @@ impl<H: ServerHandler + Send + Sync + 'static> TaskServer<H> {
         }
     }
 
-    fn runs_as_task(&self, tool: &str) -> bool {
-        self.inner
-            .get_tool(tool)
-            .and_then(|t| t.meta)
-            .is_some_and(|meta| meta.0.get(RUNS_AS_TASK) == Some(&Value::Bool(true)))
+    fn task_support(&self, tool: &str) -> Option<TaskSupport> {
+        TaskSupport::of(&self.inner.get_tool(tool)?)
     }
 
     /// The store, for the `tasks/*` methods (rmcp answers -32601 before this when the
@@ -158,13 +183,19 @@ fn detailed(record: &TaskRecord) -> DetailedTask {
         },
         TaskStatus::Cancelled => TaskPayload::Cancelled,
         TaskStatus::InputRequired => {
-            let requests: InputRequests = record
+            // An answer the runner has not taken yet already settles its request for the client.
+            let pending: InputRequests = record
                 .input_requests
                 .iter()
+                .filter(|(k, _)| !record.input_responses.contains_key(*k))
                 .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
                 .collect();
-            TaskPayload::InputRequired {
-                input_requests: requests,
+            if pending.is_empty() {
+                TaskPayload::Working
+            } else {
+                TaskPayload::InputRequired {
+                    input_requests: pending,
+                }
             }
         }
         _ => TaskPayload::Working,
@@ -187,22 +218,46 @@ impl<H: ServerHandler + Send + Sync + 'static> ServerHandler for TaskServer<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         // Cheapest first: a plain call of a plain tool pays one lookup of the tool.
-        let Some(tasks) = self.tasks.as_ref().filter(|_| {
-            self.runs_as_task(&request.name)
-                && context
-                    .client_capabilities()
-                    .is_some_and(|caps| caps.supports_tasks())
-        }) else {
+        let Some((tasks, support)) = self
+            .tasks
+            .as_ref()
+            .and_then(|tasks| Some((tasks, self.task_support(&request.name)?)))
+        else {
             return self.inner.call_tool(request, context).await;
         };
+        let declared = context
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        match (declared, support) {
+            (true, _) => {}
+            (false, TaskSupport::Optional) => return self.inner.call_tool(request, context).await,
+            (false, TaskSupport::Required) => {
+                return Err(ErrorData::missing_required_client_capability(
+                    ClientCapabilities::builder().enable_tasks().build(),
+                ));
+            }
+        }
         let tool = request.name.to_string();
-        let record = tasks.new_record(&tool, &owner(&context));
+        let prepared = tasks.prepare(&tool, &owner(&context));
+        let server_span = request_facts(&context).and_then(|r| r.server_span().cloned());
+        // The work outlives the request: its own cancellation, the task's handle.
+        let mut context = context;
+        context.ct = tokio_util::sync::CancellationToken::new();
+        context.extensions.insert(prepared.work());
+        let inner = self.inner.clone();
+        let mut call = Box::pin(async move { inner.call_tool(request, context).await });
+        // A tool that answers without waiting (an input_required round, a refusal, an instant
+        // result) answers the call itself; the first time it waits, the call becomes a task.
+        if let Poll::Ready(answer) = futures::poll!(&mut call) {
+            return answer;
+        }
         // The task exists once this returns (a consistent write), or the caller learns why not.
         tasks
             .store()
-            .create(&record)
+            .create(prepared.record())
             .await
             .map_err(|e| store_error(&e))?;
+        let record = prepared.record().clone();
         let span = tracing::info_span!(
             target: TASK_SPAN_TARGET,
             parent: None,
@@ -211,18 +266,11 @@ impl<H: ServerHandler + Send + Sync + 'static> ServerHandler for TaskServer<H> {
             gen_ai.tool.name = tool.as_str(),
             mcp.task.id = record.id.as_str(),
         );
-        if let Some(trace) = request_facts(&context).and_then(|r| r.server_span().cloned()) {
+        if let Some(trace) = server_span {
             span.add_link(trace.span().span_context().clone());
         }
         tracing::info!(task_id = record.id.as_str(), "task created");
-        let inner = self.inner.clone();
-        tasks.spawn(&record, span, move |work| {
-            // The work outlives the request: its own cancellation, the task's handle.
-            let mut context = context;
-            context.ct = tokio_util::sync::CancellationToken::new();
-            context.extensions.insert(work);
-            async move { inner.call_tool(request, context).await }
-        });
+        tasks.start(prepared, span, call);
         Ok(CallToolResponse::Task(CreateTaskResult::new(task_of(
             &record,
         ))))
@@ -243,11 +291,13 @@ impl<H: ServerHandler + Send + Sync + 'static> ServerHandler for TaskServer<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let record = self.owned(&request.task_id, &context).await?;
-        // Answers to keys not outstanding are ignored, as the extension says.
+        // Answers to keys not outstanding, or answered already, are ignored (the extension says).
         let answers: Map<String, Value> = request
             .input_responses
             .into_iter()
-            .filter(|(key, _)| record.input_requests.contains_key(key))
+            .filter(|(key, _)| {
+                record.input_requests.contains_key(key) && !record.input_responses.contains_key(key)
+            })
             .collect();
         if answers.is_empty() || record.status.is_terminal() {
             return Ok(());
@@ -442,5 +492,47 @@ impl<H: ServerHandler + Send + Sync + 'static> ServerHandler for TaskServer<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceDirectoryResult, ErrorData> {
         self.inner.read_resource_directory(request, context).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting_for(requests: &[&str], answered: &[&str]) -> TaskRecord {
+        let question = json!({"method": "roots/list"});
+        TaskRecord {
+            id: "t".into(),
+            owner: String::new(),
+            tool: "tool".into(),
+            status: TaskStatus::InputRequired,
+            status_message: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            ttl_ms: 60_000,
+            poll_interval_ms: 1000,
+            input_requests: requests
+                .iter()
+                .map(|k| ((*k).to_owned(), question.clone()))
+                .collect(),
+            input_responses: answered
+                .iter()
+                .map(|k| ((*k).to_owned(), json!({})))
+                .collect(),
+            result: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_not_taken_yet_settles_its_request_for_the_client() {
+        let partly = detailed(&waiting_for(&["first", "second"], &["first"]));
+        assert_eq!(partly.status(), TaskStatus::InputRequired);
+        let TaskPayload::InputRequired { input_requests } = partly.payload else {
+            panic!("{partly:?}");
+        };
+        assert_eq!(input_requests.keys().collect::<Vec<_>>(), ["second"]);
+        let answered = detailed(&waiting_for(&["first"], &["first"]));
+        assert_eq!(answered.status(), TaskStatus::Working);
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{Change, TaskRecord, TaskStore, now_ms};
+use super::store::{Change, StoreError, TaskRecord, TaskStore, now_ms};
 
 /// A task running on this replica, shared by its runner and the tool's [`Work`].
 pub struct Running {
@@ -25,6 +25,11 @@ pub struct Running {
     pub latest: watch::Receiver<Option<TaskRecord>>,
     /// The outstanding input requests: only the runner's side writes them.
     pub(super) outstanding: Mutex<Map<String, Value>>,
+    /// Held while the outstanding requests are written, so the store ends with the latest set
+    /// when requests run in parallel.
+    writing_outstanding: tokio::sync::Mutex<()>,
+    /// Whether the store holds the task yet: the tool's first wait makes the call a task.
+    stored: watch::Sender<bool>,
     /// Cancelled when the work is to stop (cancelled, expired, shut down).
     pub stop: CancellationToken,
 }
@@ -40,8 +45,51 @@ impl Running {
             store,
             latest,
             outstanding: Mutex::new(Map::new()),
+            writing_outstanding: tokio::sync::Mutex::new(()),
+            stored: watch::Sender::new(false),
             stop: CancellationToken::new(),
         }
+    }
+
+    /// The store holds the task now: the work may write to it.
+    pub fn mark_stored(&self) {
+        self.stored.send_replace(true);
+    }
+
+    /// Waits until the store holds the task (the call has become one).
+    async fn until_stored(&self) {
+        let mut stored = self.stored.subscribe();
+        let _ = stored.wait_for(|stored| *stored).await;
+    }
+
+    /// Changes the outstanding requests with `edit`, then writes the new set and the status it
+    /// implies (`input_required` while any is left), dropping the `taken` answers.
+    async fn write_outstanding(
+        &self,
+        edit: impl FnOnce(&mut Map<String, Value>),
+        taken: Vec<String>,
+    ) -> Result<bool, StoreError> {
+        let _writing = self.writing_outstanding.lock().await;
+        let outstanding = {
+            let mut outstanding = self
+                .outstanding
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            edit(&mut outstanding);
+            outstanding.clone()
+        };
+        let status = if outstanding.is_empty() {
+            TaskStatus::Working
+        } else {
+            TaskStatus::InputRequired
+        };
+        let change = Change {
+            status: Some(status),
+            input_requests: Some(outstanding),
+            taken_responses: taken,
+            ..Change::default()
+        };
+        self.store.update(&self.id, &change, now_ms()).await
     }
 
     /// Whether input requests are outstanding (for the status gauge).
@@ -83,11 +131,12 @@ impl Work {
         Self(Inner::Task(running))
     }
 
-    /// The task's id, when the call runs as a task.
+    /// The task's id, when the call runs as a task (once it waited: before, it may still end
+    /// as a plain call).
     pub fn task_id(&self) -> Option<&str> {
         match &self.0 {
-            Inner::Task(running) => Some(&running.id),
-            Inner::Call { .. } => None,
+            Inner::Task(running) if *running.stored.borrow() => Some(&running.id),
+            _ => None,
         }
     }
 
@@ -97,6 +146,7 @@ impl Work {
         let message = message.into();
         match &self.0 {
             Inner::Task(running) => {
+                running.until_stored().await;
                 let change = Change::default().message(message);
                 if let Err(err) = running.store.update(&running.id, &change, now_ms()).await {
                     tracing::warn!(error = %err, "task progress not recorded");
@@ -145,22 +195,15 @@ impl Work {
         let key = key.into();
         let request = serde_json::to_value(&request)
             .map_err(|e| no_input(&format!("input request not serializable: {e}")))?;
-        let outstanding = {
-            let mut outstanding = running
-                .outstanding
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            outstanding.insert(key.clone(), request);
-            outstanding.clone()
-        };
-        let change = Change {
-            status: Some(TaskStatus::InputRequired),
-            input_requests: Some(outstanding),
-            ..Change::default()
-        };
+        running.until_stored().await;
+        let asked = key.clone();
         let written = running
-            .store
-            .update(&running.id, &change, now_ms())
+            .write_outstanding(
+                |outstanding| {
+                    outstanding.insert(asked, request);
+                },
+                vec![],
+            )
             .await
             .map_err(|e| no_input(&e.to_string()))?;
         if !written {
@@ -184,27 +227,17 @@ impl Work {
                 () = running.stop.cancelled() => return Err(no_input("the task is over")),
             }
         };
-        let outstanding = {
-            let mut outstanding = running
-                .outstanding
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            outstanding.remove(&key);
-            outstanding.clone()
-        };
-        let status = if outstanding.is_empty() {
-            TaskStatus::Working
-        } else {
-            TaskStatus::InputRequired
-        };
-        let change = Change {
-            status: Some(status),
-            input_requests: Some(outstanding),
-            taken_responses: vec![key],
-            ..Change::default()
-        };
+        let answered = key.clone();
         // The answer is ours now; a failure to record that is retried by the next change.
-        if let Err(err) = running.store.update(&running.id, &change, now_ms()).await {
+        if let Err(err) = running
+            .write_outstanding(
+                |outstanding| {
+                    outstanding.remove(&answered);
+                },
+                vec![key],
+            )
+            .await
+        {
             tracing::warn!(error = %err, "task input taken but not recorded");
         }
         Ok(answer)

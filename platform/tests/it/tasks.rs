@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::{
     config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider},
     types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType},
 };
-use mcp_platform::tasks::{Change, DynamoStore, MemoryStore, StoreError, TaskRecord, TaskStore};
+use mcp_platform::tasks::{
+    Change, DynamoStore, MemoryStore, StoreError, TaskRecord, TaskStore, Tasks,
+};
 use rmcp::model::TaskStatus;
 use serde_json::{Map, json};
 
@@ -292,4 +294,85 @@ async fn an_unreachable_store_is_an_error_in_bounded_time() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     let err = store.get("x").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+/// Waits until the store's record of `id` satisfies `done`, and returns it.
+async fn until(
+    store: &Arc<dyn TaskStore>,
+    id: &str,
+    done: impl Fn(&TaskRecord) -> bool,
+) -> TaskRecord {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let record = store.get(id).await.unwrap().unwrap();
+        if done(&record) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "never reached: {record:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Tasks on the embedded store that read their records every 10 ms.
+fn quick_tasks() -> Arc<Tasks> {
+    Arc::new(Tasks::new(Arc::new(MemoryStore::new()), 60_000, 10))
+}
+
+#[tokio::test]
+async fn a_tool_that_panics_fails_its_task_and_the_drain_still_ends() {
+    let tasks = quick_tasks();
+    let prepared = tasks.prepare("boom", "");
+    tasks.store().create(prepared.record()).await.unwrap();
+    let id = prepared.record().id.clone();
+    tasks.start(prepared, tracing::Span::none(), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        panic!("the tool fails");
+    });
+    let failed = until(tasks.store(), &id, |r| r.status.is_terminal()).await;
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(failed.error.unwrap()["code"], json!(-32603));
+    tokio::time::timeout(Duration::from_secs(5), tasks.drained())
+        .await
+        .expect("no runner is left behind");
+}
+
+#[tokio::test]
+async fn input_requested_in_parallel_is_answered_one_request_at_a_time() {
+    let tasks = quick_tasks();
+    let prepared = tasks.prepare("two questions", "");
+    let work = prepared.work();
+    assert_eq!(work.task_id(), None, "not a task before the store holds it");
+    tasks.store().create(prepared.record()).await.unwrap();
+    let id = prepared.record().id.clone();
+    let question = || serde_json::from_value(json!({"method": "roots/list"})).unwrap();
+    tasks.start(prepared, tracing::Span::none(), async move {
+        let (first, second) = tokio::join!(
+            work.request_input("first", question()),
+            work.request_input("second", question()),
+        );
+        let text = format!("{} {}", first?["n"], second?["n"]);
+        Ok(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text)])
+                .into(),
+        )
+    });
+    let store = tasks.store();
+    until(store, &id, |r| r.input_requests.len() == 2).await;
+    store
+        .answer(&id, &map(json!({"first": {"n": 1}})), now_ms())
+        .await
+        .unwrap();
+    let waiting = until(store, &id, |r| r.input_responses.is_empty()).await;
+    assert_eq!(waiting.status, TaskStatus::InputRequired);
+    assert_eq!(
+        waiting.input_requests.keys().collect::<Vec<_>>(),
+        ["second"]
+    );
+    store
+        .answer(&id, &map(json!({"second": {"n": 2}})), now_ms())
+        .await
+        .unwrap();
+    let done = until(store, &id, |r| r.status.is_terminal()).await;
+    assert_eq!(done.status, TaskStatus::Completed);
+    assert_eq!(done.result.unwrap()["content"][0]["text"], json!("1 2"));
 }
