@@ -315,7 +315,12 @@ async fn until(
 
 /// Tasks on the embedded store that read their records every 10 ms.
 fn quick_tasks() -> Arc<Tasks> {
-    Arc::new(Tasks::new(Arc::new(MemoryStore::new()), 60_000, 10))
+    Arc::new(Tasks::new(
+        Arc::new(MemoryStore::new()),
+        60_000,
+        10,
+        Duration::from_secs(1),
+    ))
 }
 
 #[tokio::test]
