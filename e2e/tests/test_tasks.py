@@ -91,6 +91,18 @@ def test_a_client_without_the_extension_gets_a_plain_call(cluster):
     assert refused["error"]["code"] == -32021, refused
 
 
+def test_arguments_that_break_the_schema_are_answered_at_once_and_make_no_task(cluster):
+    a = cluster["replicas"][0]
+    created = lambda: a.log().count('"message":"task created"')  # noqa: E731
+    before = created()
+    answer = rpc(a.url, "tools/call", {"name": "report", "arguments": {"title": "", "seconds": -5}},
+                 cluster["alice"])
+    result = answer["result"]
+    assert result["resultType"] == "complete" and result["isError"] is True, answer
+    assert "/seconds" in result["content"][0]["text"] and "/title" in result["content"][0]["text"]
+    assert created() == before, "no task is made for a call the tool never runs"
+
+
 def test_a_task_past_its_ttl_expires(cluster):
     short = start_server(cluster["tmp"], {**cluster["env"], "APP__TASKS__TTL_MS": "1500"})
     try:
