@@ -21,14 +21,17 @@ VARIABLES = {"region", "alb_arn_suffix", "target_group_arn_suffix", "cluster_nam
 DIMENSION_VARIABLE = {"LoadBalancer": "alb_arn_suffix", "TargetGroup": "target_group_arn_suffix",
                       "ClusterName": "cluster_name", "ServiceName": "service_name",
                       "TableName": "tasks_table"}
+# The item actions the service calls on the tasks table (and the only ones its IAM role allows).
+TABLE_OPERATIONS = {"GetItem", "PutItem", "UpdateItem"}
+# The values each dimension may take: its variable, or (Operation) the calls the service makes.
+DIMENSION_VALUES = {**{dim: {f"${{{var}}}"} for dim, var in DIMENSION_VARIABLE.items()},
+                    "Operation": TABLE_OPERATIONS}
 
 _LB, _TG = frozenset({"LoadBalancer"}), frozenset({"TargetGroup"})
 _LB_TG = _LB | _TG
 _CLUSTER = frozenset({"ClusterName"})
 _SERVICE = _CLUSTER | {"ServiceName"}
 _TABLE_OPERATION = frozenset({"TableName", "Operation"})
-# The item actions the service calls on the tasks table (and the only ones its IAM role allows).
-TABLE_OPERATIONS = {"GetItem", "PutItem", "UpdateItem"}
 ALB, ECS, INSIGHTS, DYNAMODB = "AWS/ApplicationELB", "AWS/ECS", "ECS/ContainerInsights", "AWS/DynamoDB"
 CATALOG = {
     (ALB, "RequestCount"): {_LB, _LB_TG},
@@ -88,13 +91,9 @@ def _metric_row_problems(where: str, row: list, ids: set[str]) -> list[str]:
     elif frozenset(dims) not in allowed:
         problems.append(f"{where}: {metric} has no dimension set {sorted(dims)}")
     for dim, value in dims.items():
-        if dim == "Operation":
-            if value not in TABLE_OPERATIONS:
-                problems.append(f"{where}: Operation {value!r} is not one the service calls")
-            continue
-        want = DIMENSION_VARIABLE.get(dim)
-        if value != f"${{{want}}}":
-            problems.append(f"{where}: dimension {dim} = {value!r}, expected ${{{want}}}")
+        allowed_values = DIMENSION_VALUES.get(dim, set())
+        if value not in allowed_values:
+            problems.append(f"{where}: dimension {dim} = {value!r}, expected one of {sorted(allowed_values)}")
     return problems
 
 
