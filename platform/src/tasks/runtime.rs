@@ -344,12 +344,9 @@ impl Tasks {
                         _ => TaskStatus::Cancelled,
                     };
                 }
-                Err(err) if attempt < FINAL_WRITE_ATTEMPTS && !self.shutdown.is_cancelled() => {
+                Err(err) if attempt < FINAL_WRITE_ATTEMPTS => {
                     tracing::warn!(error = %err, attempt, "task state not written; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        () = self.shutdown.cancelled() => {}
-                    }
+                    tokio::time::sleep(backoff).await;
                     backoff *= 2;
                 }
                 Err(err) => log_lost(&err),
