@@ -61,11 +61,10 @@ impl TaskSupport {
     }
 
     fn of(tool: &Tool) -> Option<Self> {
-        match tool.meta.as_ref()?.0.get(RUNS_AS_TASK)?.as_str()? {
-            "optional" => Some(Self::Optional),
-            "required" => Some(Self::Required),
-            _ => None,
-        }
+        let name = tool.meta.as_ref()?.0.get(RUNS_AS_TASK)?.as_str()?;
+        [Self::Optional, Self::Required]
+            .into_iter()
+            .find(|support| support.name() == name)
     }
 }
 /// The target of the task spans.
